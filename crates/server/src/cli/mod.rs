@@ -1,0 +1,132 @@
+//! The `onda` command line. Every subcommand calls the same domain code as the HTTP layer.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(name = "onda", version, about = "Onda: a child-safe AI companion")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create demonstration data.
+    Seed {
+        /// Create the demo family (refused when real families exist).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Write a consistent copy of the database to PATH while the server runs.
+    Backup { path: PathBuf },
+    /// Replace the database with the backup at PATH.
+    Restore {
+        path: PathBuf,
+        /// Overwrite a database that already holds data.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check each subsystem; exits non-zero when a critical one fails.
+    HealthCheck {
+        /// Ask a running server at this base URL instead of checking in-process.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Show configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Administration.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(clap::Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides ONDA_BIND).
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
+    /// Create the demo family first (when the database holds no real families).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Print the configuration in force, secrets redacted.
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminAction {
+    /// Create a moderator or administrator account.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// moderator or admin
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// The password; read from ONDA_ADMIN_PASSWORD or asked on standard input when absent.
+        #[arg(long, env = "ONDA_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+/// Runs the parsed command line; the binary's `main` only calls this.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(config, args).await,
+        Command::Config { action: ConfigAction::Show } => {
+            for (name, value) in config.describe() {
+                println!("{name}={value}");
+            }
+            Ok(())
+        }
+        other => anyhow::bail!("`{other:?}` is not built yet"),
+    }
+}
+
+async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(bind) = args.bind {
+        config.bind = bind;
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} ({e}); set ONDA_BIND or --bind", config.bind))?;
+    crate::launch(config, listener, shutdown_signal()).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before the process exits.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,5 @@
+//! Black-box tests: the real server on port 0, a fresh database per test, on SQLite and PostgreSQL.
+
+mod helpers;
+
+mod accounts;
