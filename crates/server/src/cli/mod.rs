@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+mod family;
+mod ops;
+
 #[derive(Parser, Debug)]
 #[command(name = "onda", version, about = "Onda: a child-safe AI companion")]
 pub struct Cli {
@@ -94,13 +97,23 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        other => anyhow::bail!("`{other:?}` is not built yet"),
+        Command::Migrate => ops::migrate(config).await,
+        Command::Backup { path } => ops::backup(config, &path).await,
+        Command::Restore { path, force } => ops::restore(config, &path, force).await,
+        Command::HealthCheck { url } => ops::health_check(config, url.as_deref()).await,
+        Command::Seed { demo } => family::seed(config, demo).await,
+        Command::Admin { action: AdminAction::Create { email, role, password } } => {
+            family::admin_create(config, &email, &role, password).await
+        }
     }
 }
 
 async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(bind) = args.bind {
         config.bind = bind;
+    }
+    if args.demo {
+        family::seed_demo_if_possible(&config).await?;
     }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await

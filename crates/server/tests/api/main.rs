@@ -3,3 +3,6 @@
 mod helpers;
 
 mod accounts;
+mod family;
+mod operations;
+mod pages;
