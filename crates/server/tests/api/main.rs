@@ -6,3 +6,4 @@ mod accounts;
 mod family;
 mod operations;
 mod pages;
+mod storage;
