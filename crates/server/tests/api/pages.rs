@@ -12,6 +12,7 @@ use onda::storage::testing::Backend;
 
 backend_tests!(
     home_page_renders_for_everyone,
+    policy_pages_follow_the_configuration,
     sign_up_through_the_form,
     sign_up_form_keeps_the_email_and_explains_refusals,
     login_form_refuses_a_wrong_password_without_echoing_it,
@@ -115,11 +116,35 @@ async fn home_page_renders_for_everyone(backend: Backend) {
     assert!(!page.contains("Go to your family"));
     assert!(page.contains("Privacy policy (version 2.0)"), "the footer names the policy version");
 
+    let policy = html(get_page(&app, &app.client, "/privacy").await, 200).await;
+    assert!(policy.contains("Version 2.0"));
+    assert!(policy.contains("after 90 days"), "the retention period in force is stated");
+    let terms = html(get_page(&app, &app.client, "/terms").await, 200).await;
+    assert!(terms.contains("Version 2.0"));
+
     let parent = sign_up_by_form(&app, "home@example.com").await;
     let page = html(get_page(&app, &parent, "/").await, 200).await;
     assert!(page.contains("Go to your family"));
     assert!(page.contains("Signed in as home@example.com"));
     assert!(page.contains("action=\"/logout\""));
+}
+
+async fn policy_pages_follow_the_configuration(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("PRIVACY_POLICY_VERSION", "3.1"),
+            ("TERMS_OF_SERVICE_VERSION", "4.0"),
+            ("DEFAULT_DATA_RETENTION_DAYS", "30"),
+        ],
+    )
+    .await;
+    let home = html(get_page(&app, &app.client, "/").await, 200).await;
+    assert!(home.contains("Privacy policy (version 3.1)"));
+    let policy = html(get_page(&app, &app.client, "/privacy").await, 200).await;
+    assert!(policy.contains("Version 3.1") && policy.contains("after 30 days"));
+    let terms = html(get_page(&app, &app.client, "/terms").await, 200).await;
+    assert!(terms.contains("Version 4.0"));
 }
 
 async fn sign_up_through_the_form(backend: Backend) {
