@@ -47,7 +47,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api)
         .merge(pages::routes())
         .merge(metrics::routes())
-        .fallback(error::not_found)
+        .fallback(pages::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::middleware))
         .layer(axum::middleware::from_fn(security::csrf_middleware))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))

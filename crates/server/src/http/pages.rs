@@ -1,7 +1,0 @@
-use axum::Router;
-
-use super::AppState;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-}
