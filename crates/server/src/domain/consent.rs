@@ -421,7 +421,7 @@ fn confirmation_email(
     revoke_link: &str,
     cloud_revoke_link: Option<&str>,
 ) -> Email {
-    let when = rfc3339(consent.granted_at);
+    let when = human_time(consent.granted_at);
     let versions = format!(
         "privacy policy version {}, terms of service version {}",
         consent.privacy_policy_version, consent.terms_version
@@ -485,6 +485,17 @@ fn confirmation_email(
     }
 }
 
+/// "21 September 2026 at 14:13 UTC", for emails.
+fn human_time(ms: i64) -> String {
+    let format = time::macros::format_description!(
+        "[day padding:none] [month repr:long] [year] at [hour]:[minute] UTC"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| rfc3339(ms))
+}
+
 fn escape_html(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for c in raw.chars() {
@@ -511,6 +522,11 @@ mod tests {
         }
         assert_eq!(ConsentKind::parse("marketing"), None);
         assert_eq!(serde_json::to_value(ConsentKind::CloudAi).expect("json"), "cloudAi");
+    }
+
+    #[test]
+    fn email_times_read_well() {
+        assert_eq!(human_time(1_790_000_000_000), "21 September 2026 at 14:13 UTC");
     }
 
     #[test]
