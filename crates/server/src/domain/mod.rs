@@ -4,7 +4,11 @@
 pub mod access;
 pub mod accounts;
 pub mod audit;
+pub mod children;
+pub mod consent;
+pub mod demo;
 mod error;
+pub mod pin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

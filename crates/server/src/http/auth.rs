@@ -11,7 +11,8 @@ use super::AppState;
 use super::error::ApiResult;
 use super::extract::{ApiJson, ClientIp, SignedIn, clear_session_cookie, session_cookie};
 use crate::domain::Context;
-use crate::domain::accounts;
+use crate::domain::consent::{self, ConsentStatus};
+use crate::domain::{accounts, pin};
 use crate::storage::UserRow;
 
 pub fn routes() -> Router<AppState> {
@@ -147,11 +148,25 @@ pub struct MeView {
     pub account: AccountView,
     /// The child this browser is in kid mode for, if any.
     pub kid_mode_child_id: Option<String>,
+    /// Parents only: the family's consent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentStatus>,
+    /// Parents only: whether the family PIN is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_pin: Option<bool>,
 }
 
-async fn me(SignedIn(auth): SignedIn) -> ApiJson<MeView> {
-    ApiJson(MeView {
+async fn me(State(ctx): State<Context>, SignedIn(auth): SignedIn) -> ApiResult<ApiJson<MeView>> {
+    let (consent, has_pin) = match (auth.role, auth.user.family_id.as_deref()) {
+        (accounts::Role::Parent, Some(family_id)) => {
+            (Some(consent::status(&ctx, family_id).await?), Some(pin::has_pin(&ctx, family_id).await?))
+        }
+        _ => (None, None),
+    };
+    Ok(ApiJson(MeView {
         account: AccountView::from(&auth.user),
         kid_mode_child_id: auth.session.kid_child_id.clone(),
-    })
+        consent,
+        has_pin,
+    }))
 }

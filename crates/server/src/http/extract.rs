@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::accounts::{self, Authenticated, Role};
-use crate::domain::{Context, DomainError, access};
+use crate::domain::{Context, DomainError, access, consent};
 use crate::storage::ChildRow;
 
 pub const SESSION_COOKIE: &str = "onda_session";
@@ -171,6 +171,10 @@ where
         };
         let ctx = Context::from_ref(&AppState::from_ref(state));
         let child = access::child_of_family(&ctx, &family_id, &child_id).await?;
+        // Checked on every request, so revoking consent stops a child's session at once.
+        if !consent::chat_allowed(&ctx, &family_id).await? {
+            return Err(DomainError::Forbidden("parental consent is not in force: ask a parent").into());
+        }
         Ok(KidSession { auth, child })
     }
 }

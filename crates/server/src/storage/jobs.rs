@@ -12,6 +12,16 @@ pub struct JobRow {
     pub attempts: i64,
 }
 
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct JobState {
+    pub id: String,
+    pub kind: String,
+    pub run_at: i64,
+    pub attempts: i64,
+    pub done_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
 impl Store {
     pub async fn enqueue_job(
         &self,
@@ -83,6 +93,16 @@ impl Store {
         .execute(pool)
         .await?.rows_affected());
         Ok(())
+    }
+
+    /// One job's bookkeeping, for operators and tests.
+    pub async fn job_state(&self, job_id: &str) -> StorageResult<Option<JobState>> {
+        Ok(with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, kind, run_at, attempts, done_at, last_error FROM jobs WHERE id = $1",
+        )
+        .bind(job_id)
+        .fetch_optional(pool)
+        .await?))
     }
 
     pub async fn pending_job_count(&self) -> StorageResult<i64> {

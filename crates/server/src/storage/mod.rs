@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod children;
 mod consent;
+mod family;
 mod jobs;
 pub mod testing;
 

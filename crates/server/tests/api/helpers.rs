@@ -113,6 +113,10 @@ impl TestApp {
         client.get(self.url(path)).send().await.expect("request sent")
     }
 
+    pub async fn delete(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.delete(self.url(path)).send().await.expect("request sent")
+    }
+
     /// Signs up a parent with this client and returns the account JSON.
     pub async fn sign_up(&self, client: &reqwest::Client, email: &str) -> Value {
         let response = self
