@@ -112,12 +112,14 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(bind) = args.bind {
         config.bind = bind;
     }
-    if args.demo {
-        family::seed_demo_if_possible(&config).await?;
-    }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {} ({e}); set ONDA_BIND or --bind", config.bind))?;
+    // Seed after binding, so the sign-in link names the real port (also with `--bind 127.0.0.1:0`).
+    config.bind = listener.local_addr()?;
+    if args.demo {
+        family::seed_demo_if_possible(&config).await?;
+    }
     crate::launch(config, listener, shutdown_signal()).await
 }
 
