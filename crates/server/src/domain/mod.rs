@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod audit;
 mod error;
+pub mod health;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
