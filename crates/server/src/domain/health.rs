@@ -101,11 +101,6 @@ impl Check {
     pub fn failed(part: Part, started: Instant, message: &str) -> Self {
         Self::new(part, false, started, json!({ "error": message }))
     }
-
-    /// A short human summary, used by `onda health-check`.
-    pub fn summary(&self) -> String {
-        summary_of(&serde_json::to_value(self).unwrap_or(Value::Null))
-    }
 }
 
 #[derive(Clone, Debug, Serialize)]

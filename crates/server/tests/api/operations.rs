@@ -455,14 +455,27 @@ async fn repeated_logins_are_rate_limited() {
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     let body = assert_problem(response, 429).await;
     assert!(body["detail"].as_str().unwrap_or_default().contains("try again"));
-    // Password reset shares the authentication budget; other endpoints and health do not.
-    let response =
-        app.post(&app.client, "/api/auth/password-reset", json!({ "email": "x@example.com" })).await;
-    assert_eq!(response.status(), 429);
+    // Password reset shares the authentication budget (a token may refill meanwhile: one every 3 s).
+    let mut reset_limited = false;
+    for _ in 0..3 {
+        let response =
+            app.post(&app.client, "/api/auth/password-reset", json!({ "email": "x@example.com" })).await;
+        if response.status() == 429 {
+            reset_limited = true;
+            break;
+        }
+    }
+    assert!(reset_limited, "password reset shares the authentication budget");
+    // Other endpoints and health are not limited by it.
     assert_eq!(app.get(&app.client, "/api/me").await.status(), 401);
     assert_eq!(app.get(&app.client, "/api/health").await.status(), 200);
     let metrics = app.get(&app.client, "/metrics").await.text().await.expect("metrics");
-    assert!(metrics.contains("onda_rate_limited_total{scope=\"auth\"} 2"), "{metrics}");
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("onda_rate_limited_total{scope=\"auth\"} "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no auth rate-limit counter in {metrics}"));
+    assert!(refused >= 2, "{refused}");
 
     let unlimited = TestApp::spawn_with(Backend::Sqlite, &[("RATE_LIMIT_ENABLED", "false")]).await;
     for attempt in 1..=30 {
