@@ -107,6 +107,9 @@ pub struct Config {
     /// Bearer token that opens `/metrics` on the main listener. Without it, `/metrics` answers only
     /// clients on the loopback interface.
     pub metrics_token: Option<Secret>,
+    /// A second listener that serves only `/metrics`, without a token (for a private network or a
+    /// sidecar scraper).
+    pub metrics_bind: Option<SocketAddr>,
     /// How long the "email plus" confirmation waits after consent before it is sent.
     pub consent_confirmation_delay_seconds: u64,
     /// Warnings found while reading (unknown `ONDA_*` variables and the like), logged at start-up.
@@ -121,6 +124,7 @@ pub const KNOWN_ONDA_VARIABLES: &[&str] = &[
     "ONDA_LOCAL_MODEL",
     "ONDA_LOG_FORMAT",
     "ONDA_METRICS_TOKEN",
+    "ONDA_METRICS_BIND",
     "ONDA_CONSENT_CONFIRMATION_DELAY_SECONDS",
     "ONDA_ADMIN_PASSWORD",
     "ONDA_TEST_DATABASE_URL",
@@ -272,6 +276,12 @@ impl Config {
             data_export_enabled: reader.flag("DATA_EXPORT_ENABLED", true)?,
             privacy_audit_enabled: reader.flag("PRIVACY_AUDIT_ENABLED", true)?,
             metrics_token: reader.secret("ONDA_METRICS_TOKEN"),
+            metrics_bind: match reader.get("ONDA_METRICS_BIND") {
+                None => None,
+                Some(_) => {
+                    Some(reader.parse("ONDA_METRICS_BIND", "", "an address such as 127.0.0.1:9090")?)
+                }
+            },
             consent_confirmation_delay_seconds: reader.parse(
                 "ONDA_CONSENT_CONFIRMATION_DELAY_SECONDS",
                 "86400",
@@ -365,6 +375,7 @@ impl Config {
             ("DATA_EXPORT_ENABLED", self.data_export_enabled.to_string()),
             ("PRIVACY_AUDIT_ENABLED", self.privacy_audit_enabled.to_string()),
             ("ONDA_METRICS_TOKEN", secret(&self.metrics_token)),
+            ("ONDA_METRICS_BIND", opt(&self.metrics_bind)),
         ]
     }
 }
@@ -486,6 +497,15 @@ mod tests {
         let config = Config::from_vars(vars(&[("ONDA_BINDD", "x")])).expect("valid");
         assert_eq!(config.warnings.len(), 1);
         assert!(config.warnings[0].contains("ONDA_BINDD"));
+    }
+
+    #[test]
+    fn a_separate_metrics_listener_is_an_address() {
+        let config = Config::from_vars(vars(&[("ONDA_METRICS_BIND", "127.0.0.1:9464")])).expect("valid");
+        assert_eq!(config.metrics_bind.map(|a| a.port()), Some(9464));
+        assert!(config.warnings.is_empty());
+        let err = Config::from_vars(vars(&[("ONDA_METRICS_BIND", "9464")])).expect_err("invalid");
+        assert_eq!(err.variable, "ONDA_METRICS_BIND");
     }
 
     #[test]

@@ -31,22 +31,66 @@ pub async fn launch(
     serve(context, listener, shutdown).await
 }
 
-/// Serves an already built context; tests use this to keep a handle on the context.
+/// Serves an already built context; tests use this to keep a handle on the context. With
+/// `ONDA_METRICS_BIND` set, `/metrics` is served on that address too, and both listeners stop together.
 pub async fn serve(
     context: Context,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let state = http::AppState::new(context.clone());
+    let metrics_listener = match context.config.metrics_bind {
+        Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {address} for metrics ({e}); change ONDA_METRICS_BIND")
+        })?),
+        None => None,
+    };
+
+    // One shutdown signal for every listener: the caller's future flips this switch.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop);
+    let trigger = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+    };
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
     let job_runner = tokio::spawn(jobs::run_forever(context.clone(), jobs_stopped));
-    let app = http::router(http::AppState::new(context.clone()));
+    let metrics_server = match metrics_listener {
+        Some(metrics_listener) => {
+            tracing::info!(address = %metrics_listener.local_addr()?, "metrics are served");
+            let app = http::metrics::standalone_router(state.clone());
+            let serving =
+                axum::serve(metrics_listener, app).with_graceful_shutdown(until_stopped(stopped.clone()));
+            Some(tokio::spawn(async move {
+                if let Err(err) = serving.await {
+                    tracing::error!(error = %err, "the metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
+    let app = http::router(state);
     tracing::info!(address = %listener.local_addr()?, "onda is listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(until_stopped(stopped))
+        .await;
+    // Stop the other listener too, also when the main one ended on an error.
+    let _ = stop.send(true);
+    trigger.abort();
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     let _ = stop_jobs.send(true);
     let _ = job_runner.await;
     context.store.close().await;
+    served?;
     tracing::info!("onda stopped");
     Ok(())
 }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod family;
-mod ops;
+pub mod ops;
 
 #[derive(Parser, Debug)]
 #[command(name = "onda", version, about = "Onda: a child-safe AI companion")]
@@ -29,9 +29,14 @@ pub enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Write a consistent copy of the database to PATH while the server runs.
-    Backup { path: PathBuf },
-    /// Replace the database with the backup at PATH.
+    /// Write a consistent copy of the database to PATH (a file, or a folder) while the server runs.
+    Backup {
+        path: PathBuf,
+        /// Replace PATH when it already exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the database with the backup at PATH (stop the server first).
     Restore {
         path: PathBuf,
         /// Overwrite a database that already holds data.
@@ -98,7 +103,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => ops::migrate(config).await,
-        Command::Backup { path } => ops::backup(config, &path).await,
+        Command::Backup { path, force } => ops::backup(config, &path, force).await,
         Command::Restore { path, force } => ops::restore(config, &path, force).await,
         Command::HealthCheck { url } => ops::health_check(config, url.as_deref()).await,
         Command::Seed { demo } => family::seed(config, demo).await,

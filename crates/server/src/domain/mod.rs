@@ -8,6 +8,7 @@ pub mod children;
 pub mod consent;
 pub mod demo;
 mod error;
+pub mod health;
 pub mod pin;
 
 use std::net::SocketAddr;

@@ -49,12 +49,16 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .fallback(pages::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::middleware))
-        .layer(axum::middleware::from_fn(security::csrf_middleware))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::csrf_middleware))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers_middleware))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::middleware))
         .layer(axum::middleware::from_fn(error::problem_middleware))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(crate::telemetry::request_span)
+                .on_response(crate::telemetry::on_response),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
