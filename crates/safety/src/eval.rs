@@ -13,6 +13,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
+use crate::evasion::Evasion;
 use crate::types::{Context, Role};
 
 /// One labeled row.
@@ -234,6 +235,59 @@ impl Report {
                 "    {cat:<24} {:>5} rows  recall >=3 {:.3}  >=2 {:.3}\n",
                 r.rows, r.recall_blocked, r.recall_flagged
             ));
+        }
+        out
+    }
+}
+
+/// The flagged rate (level >= 2) of the unsafe rows, as written and rewritten by each evasion.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct EvasionReport {
+    pub dataset: String,
+    pub unsafe_rows: usize,
+    pub flagged_rate: f64,
+    /// (evasion, flagged rate of the rewritten rows, drop in points from the rate as written)
+    pub variants: Vec<(Evasion, f64, f64)>,
+}
+
+/// Measures how much each evasion lowers the flagged rate of the unsafe rows.
+pub fn evaluate_evasion(engine: &Engine, dataset: &str, rows: &[Row]) -> EvasionReport {
+    let unsafe_rows: Vec<&Row> = rows.iter().filter(|r| r.label == Some(true)).collect();
+    let n = unsafe_rows.len().max(1) as f64;
+    let flagged = |rewrite: &dyn Fn(&str) -> String| {
+        unsafe_rows
+            .iter()
+            .filter(|r| {
+                let ctx = Context { role: r.role.unwrap_or_default(), ..Context::default() };
+                engine.assess(&rewrite(&r.text), &ctx).level >= 2
+            })
+            .count() as f64
+            / n
+    };
+    let base = flagged(&|t: &str| t.to_string());
+    let variants = Evasion::ALL
+        .iter()
+        .map(|e| {
+            let rate = flagged(&|t: &str| e.apply(t));
+            (*e, rate, (base - rate) * 100.0)
+        })
+        .collect();
+    EvasionReport {
+        dataset: dataset.to_string(),
+        unsafe_rows: unsafe_rows.len(),
+        flagged_rate: base,
+        variants,
+    }
+}
+
+impl EvasionReport {
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{}: evasion on {} unsafe rows, flagged (>=2) as written {:.3}\n",
+            self.dataset, self.unsafe_rows, self.flagged_rate
+        );
+        for (e, rate, drop) in &self.variants {
+            out.push_str(&format!("    {:<16} flagged {rate:.3}  drop {drop:+.1} points\n", e.name()));
         }
         out
     }

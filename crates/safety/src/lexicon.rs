@@ -328,21 +328,13 @@ impl Matcher {
 
     /// Finds the groups whose phrases occur in a light-view text (see `normalize`).
     pub fn scan(&self, light_text: &str) -> Hits {
-        let folded = normalize::fold(light_text);
-        let (view, _) = squeeze(&folded, 2);
+        let (folded, leet) = normalize::fold_with(light_text, false);
         let mut hit_entries: Vec<usize> = Vec::new();
-        self.scan_view(&view, &mut hit_entries);
-        if let Some((joined, ranges)) = join_spaced(&view) {
-            let (joined2, map) = squeeze(&joined, 2);
-            self.scan_view(&joined2, &mut hit_entries);
-            for (start, end) in ranges {
-                // The joined ranges, moved into the squeezed text.
-                let s = map.partition_point(|&m| m < start);
-                let e = map.partition_point(|&m| m < end);
-                let word = &joined2[s..e];
-                for m in self.compact.find_overlapping_iter(word) {
-                    hit_entries.extend(&self.compact_targets[m.pattern().as_usize()]);
-                }
+        self.scan_folded(&folded, &mut hit_entries);
+        if leet || light_text.contains('$') {
+            let (aggressive, _) = normalize::fold_with(light_text, true);
+            if aggressive != folded {
+                self.scan_folded(&aggressive, &mut hit_entries);
             }
         }
         hit_entries.sort_unstable();
@@ -356,6 +348,54 @@ impl Matcher {
             }
         }
         Hits { groups }
+    }
+
+    /// Scans one folded view, with its spaced-letter joins and squeezed forms.
+    fn scan_folded(&self, folded: &str, hit_entries: &mut Vec<usize>) {
+        let (view, _) = squeeze(folded, 2);
+        self.scan_view(&view, hit_entries);
+        if let Some((joined, ranges)) = join_spaced(&view) {
+            let (joined2, map) = squeeze(&joined, 2);
+            self.scan_view(&joined2, hit_entries);
+            self.scan_compact(&joined2, &map, &ranges, hit_entries);
+        }
+    }
+
+    /// Spaced-letter texts ("i w a n t t o d i e"): the view with its spaces removed is matched against
+    /// the phrases without their spaces. A match must overlap a joined word, and start and end on a word
+    /// boundary or inside a joined word (where the boundaries were lost).
+    fn scan_compact(
+        &self,
+        view: &str,
+        map: &[usize],
+        joined: &[(usize, usize)],
+        hit_entries: &mut Vec<usize>,
+    ) {
+        // The joined ranges, moved into the squeezed view.
+        let ranges: Vec<(usize, usize)> = joined
+            .iter()
+            .map(|(s, e)| (map.partition_point(|&m| m < *s), map.partition_point(|&m| m < *e)))
+            .collect();
+        let inside = |p: usize| ranges.iter().any(|(s, e)| *s < p && p < *e);
+        let bytes = view.as_bytes();
+        let mut compact = String::with_capacity(view.len());
+        let mut cmap = Vec::with_capacity(view.len());
+        for (i, c) in view.char_indices() {
+            if c != ' ' {
+                compact.push(c);
+                cmap.extend(i..i + c.len_utf8());
+            }
+        }
+        for m in self.compact.find_overlapping_iter(&compact) {
+            let vs = cmap[m.start()];
+            let ve = cmap[m.end() - 1] + 1;
+            let start_ok = vs == 0 || bytes[vs - 1] == b' ' || inside(vs);
+            let end_ok = ve == bytes.len() || bytes[ve] == b' ' || inside(ve);
+            let overlaps = ranges.iter().any(|(s, e)| vs < *e && *s < ve);
+            if start_ok && end_ok && overlaps {
+                hit_entries.extend(&self.compact_targets[m.pattern().as_usize()]);
+            }
+        }
     }
 
     fn scan_view(&self, view: &str, out: &mut Vec<usize>) {

@@ -17,6 +17,7 @@
 
 pub mod engine;
 pub mod eval;
+pub mod evasion;
 pub mod lexicon;
 pub mod normalize;
 pub mod pii;

@@ -236,13 +236,64 @@ fn emoji_word(c: char) -> Option<&'static str> {
 /// are not leetspeak.
 fn is_number_with_suffix(token: &str) -> bool {
     let digits = token.chars().take_while(|c| c.is_ascii_digit()).count();
-    let rest = token.chars().count() - digits;
-    digits > 0 && rest <= 3 && token.chars().skip(digits).all(char::is_alphabetic)
+    let suffix = &token[digits..];
+    digits > 0
+        && matches!(
+            suffix,
+            "st" | "nd"
+                | "rd"
+                | "th"
+                | "yo"
+                | "yr"
+                | "yrs"
+                | "yro"
+                | "am"
+                | "pm"
+                | "s"
+                | "k"
+                | "m"
+                | "x"
+                | "d"
+                | "p"
+                | "g"
+                | "h"
+                | "ish"
+                | "min"
+                | "mins"
+                | "kg"
+                | "km"
+                | "cm"
+                | "mm"
+                | "lb"
+                | "lbs"
+                | "ft"
+                | "mph"
+                | "gb"
+                | "mb"
+                | "hp"
+                | "hr"
+                | "hrs"
+                | "sec"
+                | "secs"
+                | "ml"
+                | "v"
+                | "kb"
+                | "fps"
+                | "hz"
+        )
 }
 
 /// The folded view of a light-view text: see the module documentation. Words are separated by one space,
 /// with no leading or trailing space.
 pub fn fold(light: &str) -> String {
+    fold_with(light, false).0
+}
+
+/// [`fold`], also telling whether leetspeak was decoded. With `aggressive`, short all-digit tokens made of
+/// leet digits are decoded too ("70" -> "to"): used only as a second view of a text that already showed
+/// leetspeak, so that ordinary numbers are left alone.
+pub fn fold_with(light: &str, aggressive: bool) -> (String, bool) {
+    let mut decoded = false;
     let mut out = String::with_capacity(light.len() + 8);
     let mut at_break = true;
     let word_break = |out: &mut String, at_break: &mut bool| {
@@ -253,7 +304,16 @@ pub fn fold(light: &str) -> String {
     };
     for token in light.split(' ').filter(|t| !t.is_empty()) {
         let has_letter = token.chars().any(char::is_alphabetic);
-        let leet = has_letter && !is_number_with_suffix(token);
+        let leet = if aggressive {
+            has_letter
+                || (token.len() <= 12
+                    && token.chars().all(|c| {
+                        matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '8' | '9' | '$' | '@')
+                            || is_apostrophe(c)
+                    }))
+        } else {
+            has_letter && !is_number_with_suffix(token)
+        };
         let mut chars = token.chars().peekable();
         while let Some(c) = chars.next() {
             if is_apostrophe(c) {
@@ -261,7 +321,12 @@ pub fn fold(light: &str) -> String {
             }
             let next_is_alnum = chars.peek().is_some_and(|n| n.is_alphanumeric());
             let mapped = if c.is_alphanumeric() {
-                Some(if leet && c.is_ascii_digit() { leet_digit(c) } else { c })
+                if leet && c.is_ascii_digit() && leet_digit(c) != c {
+                    decoded = true;
+                    Some(leet_digit(c))
+                } else {
+                    Some(c)
+                }
             } else if leet {
                 match c {
                     '@' => Some('a'),
@@ -294,17 +359,18 @@ pub fn fold(light: &str) -> String {
     if out.ends_with(' ') {
         out.pop();
     }
-    out
+    (out, decoded)
 }
 
-/// Collapses runs of three or more single-letter words ("k i l l", after folding "k.i.l.l") into one word.
+/// Collapses runs of three or more single-letter (or leet-digit) words ("k i l l", after folding "k.i.l.l")
+/// into one word.
 /// Returns None when the text has no such run (the common case), else the new text and the byte ranges
 /// of the joined words in it.
 pub fn join_spaced(folded: &str) -> Option<(String, Vec<(usize, usize)>)> {
     let words: Vec<&str> = folded.split(' ').collect();
     let single = |w: &str| {
         let mut cs = w.chars();
-        matches!((cs.next(), cs.next()), (Some(c), None) if c.is_alphabetic())
+        matches!((cs.next(), cs.next()), (Some(c), None) if c.is_alphabetic() || leet_digit(c) != c)
     };
     let mut runs = Vec::new();
     let mut i = 0;
@@ -335,7 +401,8 @@ pub fn join_spaced(folded: &str) -> Option<(String, Vec<(usize, usize)>)> {
         if let Some(&(start, end)) = run_iter.peek().filter(|(start, _)| *start == i) {
             let begin = out.len();
             for w in &words[start..end] {
-                out.push_str(w);
+                // A spaced-out word may hide leetspeak ("n 1 g g e r").
+                out.extend(w.chars().map(leet_digit));
             }
             ranges.push((begin, out.len()));
             run_iter.next();

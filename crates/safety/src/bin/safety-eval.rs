@@ -1,6 +1,9 @@
 //! Evaluates the safety engine (layer 1, built-in lexicons) on datasets in the shared JSONL format.
 //!
-//! `cargo run -p onda-safety --release --bin safety-eval -- [--json] FILE...`
+//! `cargo run -p onda-safety --release --bin safety-eval -- [--json] [--evasion] FILE...`
+//!
+//! `--evasion` also measures the flagged rate of the unsafe rows rewritten with leetspeak, homoglyphs,
+//! zero-width characters and spaced or dotted letters.
 //!
 //! Prints measures only, never the texts.
 
@@ -10,23 +13,25 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use onda_safety::Engine;
-use onda_safety::eval::{evaluate, read_rows};
+use onda_safety::eval::{evaluate, evaluate_evasion, read_rows};
 
 fn main() -> ExitCode {
     let mut json = false;
+    let mut evasion = false;
     let mut files = Vec::new();
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--json" => json = true,
+            "--evasion" => evasion = true,
             "-h" | "--help" => {
-                println!("usage: safety-eval [--json] FILE...");
+                println!("usage: safety-eval [--json] [--evasion] FILE...");
                 return ExitCode::SUCCESS;
             }
             _ => files.push(arg),
         }
     }
     if files.is_empty() {
-        eprintln!("usage: safety-eval [--json] FILE...");
+        eprintln!("usage: safety-eval [--json] [--evasion] FILE...");
         return ExitCode::from(2);
     }
     let engine = match Engine::builtin() {
@@ -53,7 +58,15 @@ fn main() -> ExitCode {
         if !json {
             print!("{}", report.to_text());
         }
-        reports.push(report);
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if evasion {
+            let ev = evaluate_evasion(&engine, &name, &rows);
+            if !json {
+                print!("{}", ev.to_text());
+            }
+            value["evasion"] = serde_json::to_value(&ev).unwrap_or_default();
+        }
+        reports.push(value);
     }
     if json {
         match serde_json::to_string_pretty(&reports) {
