@@ -376,7 +376,16 @@ impl Matcher {
             .iter()
             .map(|(s, e)| (map.partition_point(|&m| m < *s), map.partition_point(|&m| m < *e)))
             .collect();
-        let inside = |p: usize| ranges.iter().any(|(s, e)| *s < p && p < *e);
+        // The ranges are sorted and disjoint: binary searches keep this linear in the text.
+        let containing = |p: usize| {
+            let i = ranges.partition_point(|(s, _)| *s < p);
+            i.checked_sub(1).map(|i| ranges[i])
+        };
+        let inside = |p: usize| containing(p).is_some_and(|(s, e)| s < p && p < e);
+        let overlapping = |vs: usize, ve: usize| {
+            let i = ranges.partition_point(|(_, e)| *e <= vs);
+            ranges.get(i).is_some_and(|(s, _)| *s < ve)
+        };
         let bytes = view.as_bytes();
         let mut compact = String::with_capacity(view.len());
         let mut cmap = Vec::with_capacity(view.len());
@@ -391,8 +400,7 @@ impl Matcher {
             let ve = cmap[m.end() - 1] + 1;
             let start_ok = vs == 0 || bytes[vs - 1] == b' ' || inside(vs);
             let end_ok = ve == bytes.len() || bytes[ve] == b' ' || inside(ve);
-            let overlaps = ranges.iter().any(|(s, e)| vs < *e && *s < ve);
-            if start_ok && end_ok && overlaps {
+            if start_ok && end_ok && overlapping(vs, ve) {
                 hit_entries.extend(&self.compact_targets[m.pattern().as_usize()]);
             }
         }
@@ -407,18 +415,25 @@ impl Matcher {
             self.collect(&sq, &self.squeezed, &self.squeezed_targets, Some((view, &map)), &mut sq_found);
             found.extend(sq_found);
         }
-        let allowed: Vec<(usize, usize)> = found
-            .iter()
-            .filter(|(_, _, e)| self.groups[self.entries[*e].group].kind == GroupKind::Allow)
-            .map(|(s, e, _)| (*s, *e))
-            .collect();
-        for (_, e, entry) in found {
-            if self.groups[self.entries[entry].group].kind == GroupKind::Allow {
-                continue;
-            }
+        let is_allow = |entry: usize| self.groups[self.entries[entry].group].kind == GroupKind::Allow;
+        // Allowed expressions sorted by start, and hits sorted by end: one sweep (linear after sorting).
+        let mut allowed: Vec<(usize, usize)> =
+            found.iter().filter(|(_, _, e)| is_allow(*e)).map(|(s, e, _)| (*s, *e)).collect();
+        allowed.sort_unstable();
+        let mut hits: Vec<(usize, usize)> =
+            found.iter().filter(|(_, _, e)| !is_allow(*e)).map(|(_, e, entry)| (*e, *entry)).collect();
+        hits.sort_unstable();
+        let mut next = 0;
+        let mut furthest_end = 0;
+        for (e, entry) in hits {
             // Suppressed when an allowed expression covers the end of the match ("kill him" in "kill him
-            // in minecraft", "he hit me" in "he hit me up", "get high" in "get high scores").
-            if allowed.iter().any(|(a, b)| *a < e && e <= *b) {
+            // in minecraft", "he hit me" in "he hit me up", "get high" in "get high scores"): some allowed
+            // (a, b) with a < e <= b.
+            while next < allowed.len() && allowed[next].0 < e {
+                furthest_end = furthest_end.max(allowed[next].1);
+                next += 1;
+            }
+            if furthest_end >= e && next > 0 {
                 continue;
             }
             out.push(entry);
