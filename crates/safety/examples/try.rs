@@ -1,4 +1,5 @@
-//! Prints the verdict for each line of standard input (developer tool; prints the text it is given).
+//! Prints the verdict for each line of standard input, by line number (developer tool; never echoes the text).
+//! A line starting with `A:` is the assistant's.
 use std::io::BufRead;
 
 use onda_safety::{Context, Engine, Role};
@@ -13,7 +14,7 @@ fn main() {
         }
     };
     eprintln!("built in {:?}", started.elapsed());
-    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+    for (n, line) in std::io::stdin().lock().lines().map_while(Result::ok).enumerate() {
         let (role, text) = match line.strip_prefix("A:") {
             Some(rest) => (Role::Assistant, rest.trim()),
             None => (Role::Child, line.as_str()),
