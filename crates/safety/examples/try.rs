@@ -24,14 +24,14 @@ fn main() {
         let cats: Vec<String> =
             v.categories.iter().filter(|(_, s)| *s > 0.0).map(|(c, s)| format!("{c}={s:.2}")).collect();
         println!(
-            "{} {:?} {:.3} [{}] {:?} {:?} | {}",
+            "{}: {} {:?} {:.3} [{}] {:?} {:?}",
+            n + 1,
             v.level,
             v.action,
             v.unsafe_score,
             cats.join(" "),
             v.reasons,
-            v.pii,
-            text
+            v.pii
         );
     }
 }
