@@ -1,0 +1,81 @@
+//! Evaluates the safety engine (layer 1, built-in lexicons) on datasets in the shared JSONL format.
+//!
+//! `cargo run -p onda-safety --release --bin safety-eval -- [--json] [--evasion] FILE...`
+//!
+//! `--evasion` also measures the flagged rate of the unsafe rows rewritten with leetspeak, homoglyphs,
+//! zero-width characters and spaced or dotted letters.
+//!
+//! Prints measures only, never the texts.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::process::ExitCode;
+
+use onda_safety::Engine;
+use onda_safety::eval::{evaluate, evaluate_evasion, read_rows};
+
+fn main() -> ExitCode {
+    let mut json = false;
+    let mut evasion = false;
+    let mut files = Vec::new();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--json" => json = true,
+            "--evasion" => evasion = true,
+            "-h" | "--help" => {
+                println!("usage: safety-eval [--json] [--evasion] FILE...");
+                return ExitCode::SUCCESS;
+            }
+            _ => files.push(arg),
+        }
+    }
+    if files.is_empty() {
+        eprintln!("usage: safety-eval [--json] [--evasion] FILE...");
+        return ExitCode::from(2);
+    }
+    let engine = match Engine::builtin() {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut reports = Vec::new();
+    for file in &files {
+        let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file).to_string();
+        let rows = match File::open(file)
+            .map_err(|e| e.to_string())
+            .and_then(|f| read_rows(BufReader::new(f)).map_err(|e| e.to_string()))
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                eprintln!("error: {file}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let report = evaluate(&engine, &name, &rows);
+        if !json {
+            print!("{}", report.to_text());
+        }
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if evasion {
+            let ev = evaluate_evasion(&engine, &name, &rows);
+            if !json {
+                print!("{}", ev.to_text());
+            }
+            value["evasion"] = serde_json::to_value(&ev).unwrap_or_default();
+        }
+        reports.push(value);
+    }
+    if json {
+        match serde_json::to_string_pretty(&reports) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

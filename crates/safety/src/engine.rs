@@ -1,0 +1,268 @@
+//! The engine: layer 1 (rules) and layer 2 (a learned scorer) combined into a verdict, fail-closed.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use crate::lexicon::{GroupKind, Hits, Lexicons, Marker, Matcher};
+use crate::normalize::light;
+use crate::pii::PiiDetector;
+use crate::policy;
+use crate::types::{Category, CategoryScores, Context, PiiKind, PiiSpan, Role, Verdict};
+
+/// Why a learned scorer could not score a message.
+#[derive(Debug, thiserror::Error)]
+pub enum ScorerError {
+    #[error("the learned model is not available: {0}")]
+    Unavailable(String),
+    #[error("the learned model failed: {0}")]
+    Failed(String),
+}
+
+/// Layer 2: a learned model giving per-category scores in [0, 1].
+pub trait LearnedScorer: Send + Sync {
+    fn score(&self, text: &str, ctx: &Context) -> Result<CategoryScores, ScorerError>;
+}
+
+/// How the engine runs.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// When an assessment takes longer than this, the verdict is blocking. None: no budget.
+    pub time_budget: Option<Duration>,
+    /// Both layers must answer (`SAFETY_LAYER_REDUNDANCY`): a scorer error gives a blocking verdict. When
+    /// false, a scorer error leaves the rules' verdict.
+    pub require_redundancy: bool,
+    /// How many of the recent turns are read.
+    pub max_recent_turns: usize,
+    /// The weight of a turn `k` messages back is `turn_decay^k`.
+    pub turn_decay: f32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { time_budget: None, require_redundancy: true, max_recent_turns: 6, turn_decay: 0.75 }
+    }
+}
+
+/// Why an engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("could not compile the lexicons: {0}")]
+    Lexicon(#[from] aho_corasick::BuildError),
+}
+
+/// What the rules found in one message.
+#[derive(Clone, Debug, Default)]
+pub struct RuleFindings {
+    pub scores: CategoryScores,
+    pub level: u8,
+    pub pii: Vec<PiiSpan>,
+    /// (category, level, reason): what drove the level.
+    drivers: Vec<(Category, u8, String)>,
+}
+
+/// Categories whose signs build up over a conversation.
+const ACCUMULATING: [Category; 7] = [
+    Category::Grooming,
+    Category::Distress,
+    Category::SelfHarm,
+    Category::Harassment,
+    Category::Abuse,
+    Category::RunningAway,
+    Category::Sexual,
+];
+
+/// The safety engine. Build once, share (it is `Send + Sync`), call [`Engine::assess`] per message.
+pub struct Engine {
+    matcher: Matcher,
+    pii: PiiDetector,
+    scorer: Option<Box<dyn LearnedScorer>>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("groups", &self.matcher.groups().len())
+            .field("scorer", &self.scorer.is_some())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine over `lexicons` with an optional layer-2 scorer, configured by default.
+    pub fn new(lexicons: Lexicons, scorer: Option<Box<dyn LearnedScorer>>) -> Result<Self, EngineError> {
+        Ok(Self {
+            matcher: Matcher::new(&lexicons)?,
+            pii: PiiDetector::new(),
+            scorer,
+            config: EngineConfig::default(),
+        })
+    }
+
+    /// The built-in lexicons and no learned scorer.
+    pub fn builtin() -> Result<Self, EngineError> {
+        Self::new(Lexicons::builtin(), None)
+    }
+
+    pub fn with_config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Assesses one message. Never panics and never answers "safe" when something went wrong: a panic
+    /// inside, a scorer error (with redundancy required) or a blown time budget give a blocking verdict.
+    pub fn assess(&self, text: &str, ctx: &Context) -> Verdict {
+        let started = Instant::now();
+        let verdict = match catch_unwind(AssertUnwindSafe(|| self.assess_inner(text, ctx))) {
+            Ok(Ok(verdict)) => verdict,
+            Ok(Err(reason)) => Verdict::blocking(reason),
+            Err(_) => Verdict::blocking("safety check failed"),
+        };
+        match self.config.time_budget {
+            Some(budget) if started.elapsed() > budget => Verdict::blocking("safety check took too long"),
+            _ => verdict,
+        }
+    }
+
+    /// Layer 1 alone on one message, without the conversation: the rules' findings.
+    pub fn rules(&self, text: &str, role: Role) -> RuleFindings {
+        let view = light(text);
+        let hits = self.matcher.scan(&view.text);
+        let mut findings = self.findings(&hits, role);
+        let pii = self.pii.detect(&view);
+        if !pii.is_empty() {
+            let strong = pii.iter().any(|s| s.kind != PiiKind::School);
+            findings.scores.raise(Category::Pii, if strong { 0.9 } else { 0.7 });
+            let mut kinds: Vec<&str> = pii.iter().map(|s| s.kind.name()).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            let who = match role {
+                Role::Child => "shares personal information",
+                Role::Assistant => "includes personal information",
+            };
+            findings.drivers.push((Category::Pii, 2, format!("{who} ({})", kinds.join(", "))));
+            findings.level = findings.level.max(2);
+        }
+        findings.pii = pii;
+        findings
+    }
+
+    fn findings(&self, hits: &Hits, role: Role) -> RuleFindings {
+        let groups = self.matcher.groups();
+        let mut f = RuleFindings::default();
+        let mut minor = false;
+        for &(g, n) in &hits.groups {
+            let group = &groups[g];
+            match group.kind {
+                GroupKind::Marker(Marker::Minor) => minor = true,
+                GroupKind::Allow => {}
+                GroupKind::Category(c) => {
+                    let level = group.level(role);
+                    let w = if level == 0 { group.weight * 0.3 } else { group.weight };
+                    let s = 1.0 - (1.0 - w).powi(n.min(8) as i32);
+                    let combined = 1.0 - (1.0 - f.scores.get(c)) * (1.0 - s);
+                    f.scores.set(c, combined);
+                    if level > 0 {
+                        f.drivers.push((c, level, group.reason.clone()));
+                    }
+                }
+            }
+        }
+        // Explicit sexual content that mentions a minor.
+        let explicit_sexual = f.drivers.iter().any(|(c, l, _)| *c == Category::Sexual && *l >= 3);
+        if minor && explicit_sexual {
+            f.scores.raise(Category::SexualMinors, f.scores.get(Category::Sexual).max(0.9));
+            f.drivers.push((Category::SexualMinors, 4, "sexual content involving a minor".into()));
+        }
+        // A violent threat with a weapon.
+        let threat = f.drivers.iter().any(|(c, l, _)| *c == Category::Violence && *l >= 3);
+        if threat && f.scores.get(Category::Weapons) > 0.0 {
+            f.drivers.push((Category::Weapons, 4, "threatens violence with a weapon".into()));
+        }
+        f.level = f.drivers.iter().map(|(_, l, _)| *l).max().unwrap_or(0);
+        f
+    }
+
+    fn assess_inner(&self, text: &str, ctx: &Context) -> Result<Verdict, &'static str> {
+        let mut f = self.rules(text, ctx.role);
+
+        // The conversation: signs that build up over the recent turns.
+        let take = ctx.recent.len().min(self.config.max_recent_turns);
+        let mut accumulated = [0.0f32; Category::ALL.len()];
+        for (k, turn) in ctx.recent[ctx.recent.len() - take..].iter().rev().enumerate() {
+            let weight = self.config.turn_decay.powi(k as i32 + 1);
+            let hits = self.matcher.scan(&light(&turn.text).text);
+            let earlier = self.findings(&hits, turn.role);
+            for c in ACCUMULATING {
+                let s = earlier.scores.get(c) * weight;
+                accumulated[c.index()] = 1.0 - (1.0 - accumulated[c.index()]) * (1.0 - s);
+            }
+        }
+        for c in ACCUMULATING {
+            let now = f.scores.get(c);
+            if now <= 0.0 || accumulated[c.index()] <= 0.0 {
+                continue;
+            }
+            let combined = 1.0 - (1.0 - now) * (1.0 - accumulated[c.index()]);
+            f.scores.set(c, combined);
+            let level = policy::score_level(c, combined, ctx.role).min(3);
+            if level > f.level {
+                f.level = level;
+                f.drivers.push((
+                    c,
+                    level,
+                    format!("continues a pattern of {} over recent messages", c.name()),
+                ));
+            }
+        }
+
+        // Layer 2.
+        let mut scores = f.scores;
+        if let Some(scorer) = &self.scorer {
+            match scorer.score(text, ctx) {
+                Ok(learned) => {
+                    for (c, s) in learned.iter() {
+                        let level = policy::score_level(c, s, ctx.role);
+                        if level > f.level {
+                            f.level = level;
+                        }
+                        if level >= 2 {
+                            f.drivers.push((c, level, format!("the learned model rates it as {}", c.name())));
+                        }
+                    }
+                    scores = scores.max(&learned);
+                }
+                Err(_) if self.config.require_redundancy => return Err("safety check failed"),
+                Err(_) => {}
+            }
+        }
+
+        let level = f.level.min(4);
+        let mut drivers = f.drivers;
+        drivers.sort_by_key(|d| std::cmp::Reverse(d.1));
+        let top = drivers.first().map(|(c, _, _)| *c);
+        let pii_only =
+            level == 2 && drivers.iter().filter(|(_, l, _)| *l >= 2).all(|(c, _, _)| *c == Category::Pii);
+        let mut reasons: Vec<String> = Vec::new();
+        // The reasons for the level reached (and for level 2 and above when it is higher).
+        let floor = level.clamp(1, 2);
+        for (_, l, r) in &drivers {
+            if *l >= floor && !reasons.contains(r) && reasons.len() < 6 {
+                reasons.push(r.clone());
+            }
+        }
+        Ok(Verdict {
+            level,
+            action: policy::action(level, ctx.role, top, pii_only),
+            unsafe_score: policy::unsafe_score(level, scores.iter()),
+            categories: scores,
+            pii: f.pii,
+            reasons,
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! Evaluation on labeled data in the shared format: one JSON object per line with `text`, `unsafe` (1, 0,
+//! or null = unknown, skipped), `category`, optionally `role` (`child` by default) and `raw` (the original
+//! labels; integer-valued keys equal to 1 are reported as `raw:KEY` categories).
+//!
+//! Reported per dataset: AUPRC (average precision) of `unsafe_score`; precision, recall and F1 at the
+//! blocking level (level >= 3); the flagged rate (level >= 2) on the unsafe rows; the false-positive rates
+//! on the safe rows (at >= 3 and >= 2); recall per category. Never includes the texts.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Engine;
+use crate::evasion::Evasion;
+use crate::types::{Context, Role};
+
+/// One labeled row.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Row {
+    pub text: String,
+    /// Some(true) unsafe, Some(false) safe, None unknown (skipped).
+    #[serde(rename = "unsafe", default, deserialize_with = "de_label")]
+    pub label: Option<bool>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub raw: serde_json::Value,
+}
+
+fn de_label<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(match v {
+        serde_json::Value::Bool(b) => Some(b),
+        serde_json::Value::Number(n) => n.as_f64().map(|x| x >= 0.5),
+        _ => None,
+    })
+}
+
+/// Why a dataset could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("line {line}: {source}")]
+    Parse { line: usize, source: serde_json::Error },
+    #[error("read error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads rows from JSON lines (blank lines are skipped).
+pub fn read_rows(reader: impl BufRead) -> Result<Vec<Row>, EvalError> {
+    let mut rows = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        rows.push(serde_json::from_str(&line).map_err(|source| EvalError::Parse { line: i + 1, source })?);
+    }
+    Ok(rows)
+}
+
+/// Recall of one category's unsafe rows.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CategoryRecall {
+    pub rows: usize,
+    /// Share of the rows at level >= 3.
+    pub recall_blocked: f64,
+    /// Share of the rows at level >= 2.
+    pub recall_flagged: f64,
+}
+
+/// The measures of one dataset.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub dataset: String,
+    /// Rows with a label.
+    pub rows: usize,
+    pub unsafe_rows: usize,
+    pub safe_rows: usize,
+    /// Rows without a label (skipped).
+    pub skipped: usize,
+    /// Average precision of `unsafe_score` (None when there are no unsafe rows).
+    pub auprc: Option<f64>,
+    /// At the blocking level (>= 3).
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
+    /// Share of the unsafe rows at level >= 2.
+    pub flagged_rate: Option<f64>,
+    /// Share of the safe rows at level >= 3.
+    pub false_positive_rate: Option<f64>,
+    /// Share of the safe rows at level >= 2.
+    pub false_positive_rate_flagged: Option<f64>,
+    pub per_category: BTreeMap<String, CategoryRecall>,
+    /// Mean time per assessment, in microseconds.
+    pub mean_micros: f64,
+}
+
+fn ratio(num: usize, den: usize) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+/// Average precision (area under the precision-recall curve, step-wise; tied scores form one step).
+pub fn average_precision(scored: &[(f32, bool)]) -> Option<f64> {
+    let positives = scored.iter().filter(|(_, y)| *y).count();
+    if positives == 0 {
+        return None;
+    }
+    let mut sorted: Vec<(f32, bool)> = scored.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut seen, mut ap, mut i) = (0usize, 0usize, 0.0f64, 0usize);
+    while i < sorted.len() {
+        let mut j = i;
+        let mut tp_here = 0;
+        while j < sorted.len() && sorted[j].0 == sorted[i].0 {
+            tp_here += usize::from(sorted[j].1);
+            j += 1;
+        }
+        seen += j - i;
+        tp += tp_here;
+        ap += (tp_here as f64 / positives as f64) * (tp as f64 / seen as f64);
+        i = j;
+    }
+    Some(ap)
+}
+
+/// Assesses every labeled row and measures.
+pub fn evaluate(engine: &Engine, dataset: &str, rows: &[Row]) -> Report {
+    let mut scored = Vec::with_capacity(rows.len());
+    let (mut tp, mut fp, mut fneg, mut flagged_unsafe, mut flagged_safe) = (0, 0, 0, 0, 0);
+    let mut skipped = 0;
+    let mut per_cat: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    let started = Instant::now();
+    for row in rows {
+        let Some(label) = row.label else {
+            skipped += 1;
+            continue;
+        };
+        let ctx = Context { role: row.role.unwrap_or_default(), ..Context::default() };
+        let verdict = engine.assess(&row.text, &ctx);
+        let blocked = verdict.level >= 3;
+        let flagged = verdict.level >= 2;
+        scored.push((verdict.unsafe_score, label));
+        match (label, blocked) {
+            (true, true) => tp += 1,
+            (true, false) => fneg += 1,
+            (false, true) => fp += 1,
+            (false, false) => {}
+        }
+        if label {
+            flagged_unsafe += usize::from(flagged);
+            let mut cats: Vec<String> = row.category.iter().cloned().collect();
+            if let serde_json::Value::Object(map) = &row.raw {
+                for (k, v) in map {
+                    if v.as_i64() == Some(1) {
+                        cats.push(format!("raw:{k}"));
+                    }
+                }
+            }
+            for c in cats {
+                let e = per_cat.entry(c).or_default();
+                e.0 += 1;
+                e.1 += usize::from(blocked);
+                e.2 += usize::from(flagged);
+            }
+        } else {
+            flagged_safe += usize::from(flagged);
+        }
+    }
+    let n = scored.len();
+    let unsafe_rows = tp + fneg;
+    let safe_rows = n - unsafe_rows;
+    let precision = ratio(tp, tp + fp);
+    let recall = ratio(tp, unsafe_rows);
+    let f1 = match (precision, recall) {
+        (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+        (Some(_), Some(_)) => Some(0.0),
+        _ => None,
+    };
+    Report {
+        dataset: dataset.to_string(),
+        rows: n,
+        unsafe_rows,
+        safe_rows,
+        skipped,
+        auprc: if safe_rows > 0 { average_precision(&scored) } else { None },
+        precision,
+        recall,
+        f1,
+        flagged_rate: ratio(flagged_unsafe, unsafe_rows),
+        false_positive_rate: ratio(fp, safe_rows),
+        false_positive_rate_flagged: ratio(flagged_safe, safe_rows),
+        per_category: per_cat
+            .into_iter()
+            .map(|(k, (rows, b, f))| {
+                (
+                    k,
+                    CategoryRecall {
+                        rows,
+                        recall_blocked: b as f64 / rows as f64,
+                        recall_flagged: f as f64 / rows as f64,
+                    },
+                )
+            })
+            .collect(),
+        mean_micros: if n > 0 { started.elapsed().as_secs_f64() * 1e6 / n as f64 } else { 0.0 },
+    }
+}
+
+impl Report {
+    /// A human-readable summary.
+    pub fn to_text(&self) -> String {
+        let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.3}"));
+        let mut out = format!(
+            "{}: {} rows ({} unsafe, {} safe, {} skipped)\n  AUPRC {}  |  at level>=3: precision {} recall {} F1 {}  |  flagged (>=2) on unsafe {}  |  FPR on safe: >=3 {} >=2 {}  |  {:.1} us/text\n",
+            self.dataset,
+            self.rows,
+            self.unsafe_rows,
+            self.safe_rows,
+            self.skipped,
+            f(self.auprc),
+            f(self.precision),
+            f(self.recall),
+            f(self.f1),
+            f(self.flagged_rate),
+            f(self.false_positive_rate),
+            f(self.false_positive_rate_flagged),
+            self.mean_micros,
+        );
+        for (cat, r) in &self.per_category {
+            out.push_str(&format!(
+                "    {cat:<24} {:>5} rows  recall >=3 {:.3}  >=2 {:.3}\n",
+                r.rows, r.recall_blocked, r.recall_flagged
+            ));
+        }
+        out
+    }
+}
+
+/// The flagged rate (level >= 2) of the unsafe rows, as written and rewritten by each evasion.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct EvasionReport {
+    pub dataset: String,
+    pub unsafe_rows: usize,
+    pub flagged_rate: f64,
+    /// (evasion, flagged rate of the rewritten rows, drop in points from the rate as written)
+    pub variants: Vec<(Evasion, f64, f64)>,
+}
+
+/// Measures how much each evasion lowers the flagged rate of the unsafe rows.
+pub fn evaluate_evasion(engine: &Engine, dataset: &str, rows: &[Row]) -> EvasionReport {
+    let unsafe_rows: Vec<&Row> = rows.iter().filter(|r| r.label == Some(true)).collect();
+    let n = unsafe_rows.len().max(1) as f64;
+    let flagged = |rewrite: &dyn Fn(&str) -> String| {
+        unsafe_rows
+            .iter()
+            .filter(|r| {
+                let ctx = Context { role: r.role.unwrap_or_default(), ..Context::default() };
+                engine.assess(&rewrite(&r.text), &ctx).level >= 2
+            })
+            .count() as f64
+            / n
+    };
+    let base = flagged(&|t: &str| t.to_string());
+    let variants = Evasion::ALL
+        .iter()
+        .map(|e| {
+            let rate = flagged(&|t: &str| e.apply(t));
+            (*e, rate, (base - rate) * 100.0)
+        })
+        .collect();
+    EvasionReport {
+        dataset: dataset.to_string(),
+        unsafe_rows: unsafe_rows.len(),
+        flagged_rate: base,
+        variants,
+    }
+}
+
+impl EvasionReport {
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{}: evasion on {} unsafe rows, flagged (>=2) as written {:.3}\n",
+            self.dataset, self.unsafe_rows, self.flagged_rate
+        );
+        for (e, rate, drop) in &self.variants {
+            out.push_str(&format!("    {:<16} flagged {rate:.3}  drop {drop:+.1} points\n", e.name()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn average_precision_matches_hand_computation() {
+        let perfect = [(0.9, true), (0.8, true), (0.1, false)];
+        assert_eq!(average_precision(&perfect), Some(1.0));
+        // ranks: + - + : AP = (1/2)(1/1) + (1/2)(2/3)
+        let mixed = [(0.9, true), (0.5, false), (0.2, true)];
+        let ap = average_precision(&mixed).unwrap_or(0.0);
+        assert!((ap - (0.5 + 1.0 / 3.0)).abs() < 1e-9);
+        // all tied: precision is the base rate
+        let tied = [(0.5, true), (0.5, false)];
+        assert_eq!(average_precision(&tied), Some(0.5));
+        assert_eq!(average_precision(&[(0.1, false)]), None);
+    }
+
+    #[test]
+    fn reads_the_shared_format() {
+        let data = "{\"text\":\"a\",\"unsafe\":1,\"category\":\"hate\",\"raw\":{\"H\":1,\"S\":0}}\n\n{\"text\":\"b\",\"unsafe\":null}\n{\"text\":\"c\",\"unsafe\":0,\"role\":\"assistant\"}\n";
+        let rows = read_rows(data.as_bytes()).unwrap_or_default();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].label, Some(true));
+        assert_eq!(rows[1].label, None);
+        assert_eq!(rows[2].role, Some(Role::Assistant));
+    }
+}

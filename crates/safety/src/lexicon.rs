@@ -1,0 +1,519 @@
+//! Curated lexicons: the text format, its parser, and the compiled multi-pattern matcher.
+//!
+//! # Format
+//! ```text
+//! # a comment
+//! [self_harm] level=4 assistant=4 weight=0.95 reason="mentions wanting to kill themselves"
+//! kill myself
+//! {want|wanna|wnt} to die
+//! masturbat*
+//! ```
+//! A header names a group: a category (its stable name), `allow` (benign expressions that suppress any
+//! match lying inside them: "naked mole rat", "bath bomb"), or `marker:NAME` (a feature used by the rules,
+//! such as `marker:minor`). `level` is the level for a child's message, `assistant` the level for the
+//! assistant's (defaults to `level`), `weight` the contribution to the category score. Each following
+//! line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a trailing `*` matches any word
+//! ending. Phrases are normalised exactly like messages (see `normalize`), and must match on word
+//! boundaries.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::normalize::{self, has_double, join_spaced, squeeze};
+use crate::types::{Category, Role};
+
+/// A feature that the rules combine with categories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Marker {
+    /// Mentions a minor ("12 year old", "little girl", "kid").
+    Minor,
+}
+
+/// What a group of phrases means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupKind {
+    Category(Category),
+    Allow,
+    Marker(Marker),
+}
+
+/// A group of phrases sharing a meaning, levels and a reason.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub kind: GroupKind,
+    pub child_level: u8,
+    pub assistant_level: u8,
+    pub weight: f32,
+    pub reason: String,
+}
+
+impl Group {
+    pub fn level(&self, role: Role) -> u8 {
+        match role {
+            Role::Child => self.child_level,
+            Role::Assistant => self.assistant_level,
+        }
+    }
+}
+
+/// A parse error, with its line.
+#[derive(Debug, thiserror::Error)]
+#[error("lexicon line {line}: {message}")]
+pub struct LexiconError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Curated lexicons, not yet compiled.
+#[derive(Clone, Debug, Default)]
+pub struct Lexicons {
+    pub(crate) groups: Vec<Group>,
+    /// (phrase, group index)
+    pub(crate) phrases: Vec<(String, usize)>,
+}
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("crisis.txt", include_str!("../lexicons/crisis.txt")),
+    ("sexual.txt", include_str!("../lexicons/sexual.txt")),
+    ("violence.txt", include_str!("../lexicons/violence.txt")),
+    ("hate.txt", include_str!("../lexicons/hate.txt")),
+    ("risk.txt", include_str!("../lexicons/risk.txt")),
+    ("allow.txt", include_str!("../lexicons/allow.txt")),
+];
+
+impl Lexicons {
+    /// The lexicons that ship with Onda (`crates/safety/lexicons/*.txt`, compiled in).
+    pub fn builtin() -> Self {
+        let mut all = Lexicons::default();
+        for (name, src) in BUILTIN {
+            match Lexicons::parse(src) {
+                Ok(lex) => all.extend(lex),
+                // The built-in lexicons are checked by a unit test; never reached in a tested build.
+                Err(e) => panic!("built-in lexicon {name}: {e}"),
+            }
+        }
+        all
+    }
+
+    /// Parses lexicons in the text format.
+    pub fn parse(src: &str) -> Result<Self, LexiconError> {
+        let mut lex = Lexicons::default();
+        let mut current: Option<usize> = None;
+        for (n, raw) in src.lines().enumerate() {
+            let line = raw.trim();
+            let err = |message: String| LexiconError { line: n + 1, message };
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if line.starts_with('[') {
+                lex.groups.push(parse_header(line).map_err(err)?);
+                current = Some(lex.groups.len() - 1);
+                continue;
+            }
+            let group = current.ok_or_else(|| err("phrase before any [group] header".into()))?;
+            for phrase in expand(line).map_err(err)? {
+                let phrase = phrase.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !phrase.is_empty() {
+                    lex.phrases.push((phrase, group));
+                }
+            }
+        }
+        Ok(lex)
+    }
+
+    /// Adds the groups and phrases of `other`.
+    pub fn extend(&mut self, other: Lexicons) {
+        let offset = self.groups.len();
+        self.groups.extend(other.groups);
+        self.phrases.extend(other.phrases.into_iter().map(|(p, g)| (p, g + offset)));
+    }
+
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The number of (expanded) phrases.
+    pub fn len(&self) -> usize {
+        self.phrases.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.phrases.is_empty()
+    }
+}
+
+fn parse_header(line: &str) -> Result<Group, String> {
+    let close = line.find(']').ok_or("header without ]")?;
+    let name = line[1..close].trim();
+    let kind = if name == "allow" {
+        GroupKind::Allow
+    } else if let Some(marker) = name.strip_prefix("marker:") {
+        GroupKind::Marker(match marker {
+            "minor" => Marker::Minor,
+            other => return Err(format!("unknown marker {other:?}")),
+        })
+    } else {
+        GroupKind::Category(Category::from_name(name).ok_or_else(|| format!("unknown category {name:?}"))?)
+    };
+    let mut group = Group { kind, child_level: 0, assistant_level: 0, weight: 0.5, reason: String::new() };
+    let mut assistant = None;
+    let mut rest = line[close + 1..].trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=').ok_or_else(|| format!("expected key=value at {rest:?}"))?;
+        let key = rest[..eq].trim();
+        let after = &rest[eq + 1..];
+        let (value, remainder) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"').ok_or("unterminated quote")?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            let end = after.find(char::is_whitespace).unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        let level = |v: &str| -> Result<u8, String> {
+            v.parse::<u8>().ok().filter(|l| *l <= 4).ok_or_else(|| format!("bad level {v:?}"))
+        };
+        match key {
+            "level" => group.child_level = level(value)?,
+            "assistant" => assistant = Some(level(value)?),
+            "weight" => {
+                group.weight = value
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|w| (0.0..=1.0).contains(w))
+                    .ok_or_else(|| format!("bad weight {value:?}"))?
+            }
+            "reason" => group.reason = value.to_string(),
+            other => return Err(format!("unknown key {other:?}")),
+        }
+        rest = remainder.trim();
+    }
+    group.assistant_level = assistant.unwrap_or(group.child_level);
+    if matches!(group.kind, GroupKind::Category(_)) && group.reason.is_empty() {
+        return Err("a category group needs a reason".into());
+    }
+    Ok(group)
+}
+
+/// Expands `{a|b|}` alternatives.
+fn expand(line: &str) -> Result<Vec<String>, String> {
+    let mut outs = vec![String::new()];
+    let mut rest = line;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').map(|c| c + open).ok_or("unclosed {")?;
+        let literal = &rest[..open];
+        let alternatives: Vec<&str> = rest[open + 1..close].split('|').collect();
+        let mut next = Vec::with_capacity(outs.len() * alternatives.len());
+        for o in &outs {
+            for a in &alternatives {
+                next.push(format!("{o}{literal}{a}"));
+            }
+        }
+        if next.len() > 25_000 {
+            return Err("expansion too large".into());
+        }
+        outs = next;
+        rest = &rest[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err("unopened }".into());
+    }
+    Ok(outs.into_iter().map(|o| o + rest).collect())
+}
+
+/// One compiled phrase.
+#[derive(Clone, Debug)]
+struct Entry {
+    group: usize,
+    prefix: bool,
+    multiword: bool,
+}
+
+/// A pattern of one automaton: the entries that share its normalised form.
+type Targets = Vec<usize>;
+
+/// The lexicons compiled into Aho-Corasick automata over three forms of each phrase.
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    groups: Vec<Group>,
+    entries: Vec<Entry>,
+    light: AhoCorasick,
+    light_targets: Vec<Targets>,
+    squeezed: AhoCorasick,
+    squeezed_targets: Vec<Targets>,
+    compact: AhoCorasick,
+    compact_targets: Vec<Targets>,
+}
+
+/// The group hits of one text: for each group hit, the number of distinct phrases of it that matched.
+#[derive(Clone, Debug, Default)]
+pub struct Hits {
+    pub groups: Vec<(usize, u32)>,
+}
+
+impl Hits {
+    pub fn contains_group(&self, group: usize) -> bool {
+        self.groups.iter().any(|(g, _)| *g == group)
+    }
+}
+
+fn build(patterns: &[String]) -> Result<AhoCorasick, aho_corasick::BuildError> {
+    AhoCorasickBuilder::new().match_kind(MatchKind::Standard).build(patterns)
+}
+
+fn add_form(
+    forms: &mut Vec<String>,
+    targets: &mut Vec<Targets>,
+    index: &mut HashMap<String, usize>,
+    form: String,
+    entry: usize,
+) {
+    match index.get(&form) {
+        Some(&i) => {
+            if !targets[i].contains(&entry) {
+                targets[i].push(entry)
+            }
+        }
+        None => {
+            index.insert(form.clone(), forms.len());
+            forms.push(form);
+            targets.push(vec![entry]);
+        }
+    }
+}
+
+impl Matcher {
+    pub fn new(lexicons: &Lexicons) -> Result<Self, aho_corasick::BuildError> {
+        let mut entries = Vec::new();
+        let (mut light_forms, mut light_targets, mut light_index) = (Vec::new(), Vec::new(), HashMap::new());
+        let (mut sq_forms, mut sq_targets, mut sq_index) = (Vec::new(), Vec::new(), HashMap::new());
+        let (mut compact_forms, mut compact_targets, mut compact_index) =
+            (Vec::new(), Vec::new(), HashMap::new());
+        for (phrase, group) in &lexicons.phrases {
+            let (body, prefix) = match phrase.strip_suffix('*') {
+                Some(body) => (body, true),
+                None => (phrase.as_str(), false),
+            };
+            let light = normalize::normalize_for_lexicon(body);
+            if light.is_empty() {
+                continue;
+            }
+            let multiword = light.contains(' ');
+            let id = entries.len();
+            entries.push(Entry { group: *group, prefix, multiword });
+            let squeezed = squeeze(&light, 1).0;
+            let compact: String = light.chars().filter(|c| *c != ' ').collect();
+            let allow = lexicons.groups[*group].kind == GroupKind::Allow;
+            add_form(&mut light_forms, &mut light_targets, &mut light_index, light, id);
+            add_form(&mut sq_forms, &mut sq_targets, &mut sq_index, squeezed, id);
+            if !allow && compact.chars().count() >= 4 {
+                add_form(&mut compact_forms, &mut compact_targets, &mut compact_index, compact, id);
+            }
+        }
+        Ok(Matcher {
+            groups: lexicons.groups.clone(),
+            entries,
+            light: build(&light_forms)?,
+            light_targets,
+            squeezed: build(&sq_forms)?,
+            squeezed_targets: sq_targets,
+            compact: build(&compact_forms)?,
+            compact_targets,
+        })
+    }
+
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// Finds the groups whose phrases occur in a light-view text (see `normalize`).
+    pub fn scan(&self, light_text: &str) -> Hits {
+        let (folded, leet) = normalize::fold_with(light_text, false);
+        let mut hit_entries: Vec<usize> = Vec::new();
+        self.scan_folded(&folded, &mut hit_entries);
+        if leet || light_text.contains('$') {
+            let (aggressive, _) = normalize::fold_with(light_text, true);
+            if aggressive != folded {
+                self.scan_folded(&aggressive, &mut hit_entries);
+            }
+        }
+        hit_entries.sort_unstable();
+        hit_entries.dedup();
+        let mut groups: Vec<(usize, u32)> = Vec::new();
+        for e in hit_entries {
+            let g = self.entries[e].group;
+            match groups.iter_mut().find(|(x, _)| *x == g) {
+                Some((_, n)) => *n += 1,
+                None => groups.push((g, 1)),
+            }
+        }
+        Hits { groups }
+    }
+
+    /// Scans one folded view, with its spaced-letter joins and squeezed forms.
+    fn scan_folded(&self, folded: &str, hit_entries: &mut Vec<usize>) {
+        let (view, _) = squeeze(folded, 2);
+        self.scan_view(&view, hit_entries);
+        if let Some((joined, ranges)) = join_spaced(&view) {
+            let (joined2, map) = squeeze(&joined, 2);
+            self.scan_view(&joined2, hit_entries);
+            self.scan_compact(&joined2, &map, &ranges, hit_entries);
+        }
+    }
+
+    /// Spaced-letter texts ("i w a n t t o d i e"): the view with its spaces removed is matched against
+    /// the phrases without their spaces. A match must overlap a joined word, and start and end on a word
+    /// boundary or inside a joined word (where the boundaries were lost).
+    fn scan_compact(
+        &self,
+        view: &str,
+        map: &[usize],
+        joined: &[(usize, usize)],
+        hit_entries: &mut Vec<usize>,
+    ) {
+        // The joined ranges, moved into the squeezed view.
+        let ranges: Vec<(usize, usize)> = joined
+            .iter()
+            .map(|(s, e)| (map.partition_point(|&m| m < *s), map.partition_point(|&m| m < *e)))
+            .collect();
+        // The ranges are sorted and disjoint: binary searches keep this linear in the text.
+        let containing = |p: usize| {
+            let i = ranges.partition_point(|(s, _)| *s < p);
+            i.checked_sub(1).map(|i| ranges[i])
+        };
+        let inside = |p: usize| containing(p).is_some_and(|(s, e)| s < p && p < e);
+        let overlapping = |vs: usize, ve: usize| {
+            let i = ranges.partition_point(|(_, e)| *e <= vs);
+            ranges.get(i).is_some_and(|(s, _)| *s < ve)
+        };
+        let bytes = view.as_bytes();
+        let mut compact = String::with_capacity(view.len());
+        let mut cmap = Vec::with_capacity(view.len());
+        for (i, c) in view.char_indices() {
+            if c != ' ' {
+                compact.push(c);
+                cmap.extend(i..i + c.len_utf8());
+            }
+        }
+        for m in self.compact.find_overlapping_iter(&compact) {
+            let vs = cmap[m.start()];
+            let ve = cmap[m.end() - 1] + 1;
+            let start_ok = vs == 0 || bytes[vs - 1] == b' ' || inside(vs);
+            let end_ok = ve == bytes.len() || bytes[ve] == b' ' || inside(ve);
+            if start_ok && end_ok && overlapping(vs, ve) {
+                hit_entries.extend(&self.compact_targets[m.pattern().as_usize()]);
+            }
+        }
+    }
+
+    fn scan_view(&self, view: &str, out: &mut Vec<usize>) {
+        let mut found: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, entry)
+        self.collect(view, &self.light, &self.light_targets, None, &mut found);
+        if has_double(view) {
+            let (sq, map) = squeeze(view, 1);
+            let mut sq_found = Vec::new();
+            self.collect(&sq, &self.squeezed, &self.squeezed_targets, Some((view, &map)), &mut sq_found);
+            found.extend(sq_found);
+        }
+        let is_allow = |entry: usize| self.groups[self.entries[entry].group].kind == GroupKind::Allow;
+        // Allowed expressions sorted by start, and hits sorted by end: one sweep (linear after sorting).
+        let mut allowed: Vec<(usize, usize)> =
+            found.iter().filter(|(_, _, e)| is_allow(*e)).map(|(s, e, _)| (*s, *e)).collect();
+        allowed.sort_unstable();
+        let mut hits: Vec<(usize, usize)> =
+            found.iter().filter(|(_, _, e)| !is_allow(*e)).map(|(_, e, entry)| (*e, *entry)).collect();
+        hits.sort_unstable();
+        let mut next = 0;
+        let mut furthest_end = 0;
+        for (e, entry) in hits {
+            // Suppressed when an allowed expression covers the end of the match ("kill him" in "kill him
+            // in minecraft", "he hit me" in "he hit me up", "get high" in "get high scores"): some allowed
+            // (a, b) with a < e <= b.
+            while next < allowed.len() && allowed[next].0 < e {
+                furthest_end = furthest_end.max(allowed[next].1);
+                next += 1;
+            }
+            if furthest_end >= e && next > 0 {
+                continue;
+            }
+            out.push(entry);
+        }
+    }
+
+    /// Matches with word boundaries. For the squeezed view (`unsqueezed` given), positions are mapped back
+    /// to the view, and a one-word phrase is accepted only where squeezing changed the text, so that "bob"
+    /// is not read as a squeezed "boob".
+    fn collect(
+        &self,
+        text: &str,
+        ac: &AhoCorasick,
+        targets: &[Targets],
+        unsqueezed: Option<(&str, &Vec<usize>)>,
+        found: &mut Vec<(usize, usize, usize)>,
+    ) {
+        let bytes = text.as_bytes();
+        for m in ac.find_overlapping_iter(text) {
+            let (s, e) = (m.start(), m.end());
+            if s > 0 && bytes[s - 1] != b' ' {
+                continue;
+            }
+            let at_end = e == bytes.len() || bytes[e] == b' ';
+            for &entry in &targets[m.pattern().as_usize()] {
+                let meta = &self.entries[entry];
+                if !at_end && !meta.prefix {
+                    continue;
+                }
+                let (vs, ve) = match unsqueezed {
+                    None => (s, e),
+                    Some((view, map)) => {
+                        let vs = map[s];
+                        let ve = if e < map.len() { map[e] } else { view.len() };
+                        if !meta.multiword && ve - vs == e - s {
+                            continue;
+                        }
+                        (vs, ve)
+                    }
+                };
+                found.push((vs, ve, entry));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_lexicons_parse_and_compile() {
+        for (name, src) in BUILTIN {
+            if let Err(e) = Lexicons::parse(src) {
+                panic!("{name}: {e}");
+            }
+        }
+        let lex = Lexicons::builtin();
+        assert!(lex.len() > 500, "{} phrases", lex.len());
+        assert!(Matcher::new(&lex).is_ok());
+    }
+
+    #[test]
+    fn expands_alternatives() {
+        assert_eq!(expand("{a|b} x {c|}").unwrap_or_default(), vec!["a x c", "a x ", "b x c", "b x "]);
+        assert!(expand("{a").is_err());
+    }
+
+    #[test]
+    fn allow_list_suppresses_matches_inside_it() {
+        let lex = Lexicons::parse(
+            "[sexual] level=3 reason=\"x\"\nnaked\n[allow]\nnaked mole rat\n[violence] level=2 reason=\"y\"\nkill\n",
+        );
+        let lex = lex.unwrap_or_default();
+        let m = Matcher::new(&lex).unwrap_or_else(|e| panic!("{e}"));
+        let light = |s: &str| normalize::light(s).text;
+        assert!(m.scan(&light("the naked mole rat")).groups.is_empty());
+        assert_eq!(m.scan(&light("naked pics")).groups.len(), 1);
+        assert_eq!(m.scan(&light("k i l l")).groups.len(), 1);
+        assert_eq!(m.scan(&light("kiiiiilll")).groups.len(), 1);
+        assert!(m.scan(&light("skill")).groups.is_empty());
+    }
+}

@@ -1,0 +1,139 @@
+//! The engine's contract: fail-closed, conversation context, roles, redaction, serialisation.
+
+use std::time::Duration;
+
+use onda_safety::{
+    Action, Category, CategoryScores, Context, Engine, EngineConfig, LearnedScorer, Lexicons, Role,
+    ScorerError, Turn, assess,
+};
+
+struct Panicking;
+impl LearnedScorer for Panicking {
+    fn score(&self, _: &str, _: &Context) -> Result<CategoryScores, ScorerError> {
+        panic!("scorer bug")
+    }
+}
+
+struct Failing;
+impl LearnedScorer for Failing {
+    fn score(&self, _: &str, _: &Context) -> Result<CategoryScores, ScorerError> {
+        Err(ScorerError::Unavailable("model not fetched".into()))
+    }
+}
+
+struct Fixed(Category, f32);
+impl LearnedScorer for Fixed {
+    fn score(&self, _: &str, _: &Context) -> Result<CategoryScores, ScorerError> {
+        let mut s = CategoryScores::new();
+        s.set(self.0, self.1);
+        Ok(s)
+    }
+}
+
+struct Slow;
+impl LearnedScorer for Slow {
+    fn score(&self, _: &str, _: &Context) -> Result<CategoryScores, ScorerError> {
+        std::thread::sleep(Duration::from_millis(30));
+        Ok(CategoryScores::new())
+    }
+}
+
+fn engine(scorer: Option<Box<dyn LearnedScorer>>) -> Engine {
+    Engine::new(Lexicons::builtin(), scorer).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_panic_inside_gives_a_blocking_verdict() {
+    let v = engine(Some(Box::new(Panicking))).assess("hello there", &Context::child());
+    assert_eq!((v.level, v.action), (3, Action::Block));
+    assert_eq!(v.reasons, vec!["safety check failed".to_string()]);
+}
+
+#[test]
+fn a_scorer_error_blocks_when_redundancy_is_required() {
+    let strict = engine(Some(Box::new(Failing)));
+    assert_eq!(strict.assess("hello", &Context::child()).action, Action::Block);
+    let lenient = engine(Some(Box::new(Failing)))
+        .with_config(EngineConfig { require_redundancy: false, ..EngineConfig::default() });
+    assert_eq!(lenient.assess("hello", &Context::child()).action, Action::Allow);
+}
+
+#[test]
+fn learned_scores_raise_the_level_through_the_policy_table() {
+    let e = engine(Some(Box::new(Fixed(Category::SelfHarm, 0.9))));
+    let v = e.assess("i'm fine", &Context::child());
+    assert_eq!((v.level, v.action), (4, Action::Crisis));
+    assert!(v.categories.get(Category::SelfHarm) >= 0.9);
+}
+
+#[test]
+fn a_blown_time_budget_blocks() {
+    let e = engine(Some(Box::new(Slow)))
+        .with_config(EngineConfig { time_budget: Some(Duration::from_millis(5)), ..EngineConfig::default() });
+    let v = e.assess("hello", &Context::child());
+    assert_eq!(v.action, Action::Block);
+    assert_eq!(v.reasons, vec!["safety check took too long".to_string()]);
+}
+
+#[test]
+fn the_same_text_ranks_differently_by_role() {
+    let q = "what school do you go to?";
+    assert!(assess(q, &Context::assistant()).level >= 3);
+    assert!(assess(q, &Context::child()).level <= 1);
+    let secrecy = "this is our little secret, don't tell your parents";
+    assert_eq!(assess(secrecy, &Context::assistant()).level, 4);
+    assert_eq!(assess("how old are you?", &Context::child()).level, 0);
+    assert_eq!(assess("how old are you?", &Context::assistant()).level, 3);
+}
+
+#[test]
+fn grooming_builds_up_over_turns() {
+    let recent = vec![
+        Turn::new(Role::Assistant, "you're so mature for your age"),
+        Turn::new(Role::Child, "thanks"),
+        Turn::new(Role::Assistant, "are your parents home?"),
+        Turn::new(Role::Child, "no"),
+    ];
+    let alone = assess("i can trust you, right?", &Context::assistant()).level;
+    let with_history = assess("you can trust me", &Context::assistant().with_recent(recent)).level;
+    assert!(alone <= 2, "{alone}");
+    assert!(with_history >= 3, "{with_history}");
+    // A benign message after a hard moment is not blocked for the history alone.
+    let after = vec![Turn::new(Role::Child, "i hate myself")];
+    assert!(assess("ok thanks", &Context::child().with_recent(after)).level <= 1);
+}
+
+#[test]
+fn distress_builds_up_over_turns() {
+    let recent = vec![
+        Turn::new(Role::Child, "nobody likes me"),
+        Turn::new(Role::Child, "i feel so worthless"),
+        Turn::new(Role::Child, "everyone hates me"),
+    ];
+    let alone = assess("i feel sad", &Context::child()).level;
+    let with_history = assess("i feel sad", &Context::child().with_recent(recent)).level;
+    assert_eq!(alone, 1);
+    assert!(with_history >= 2, "{with_history}");
+}
+
+#[test]
+fn pii_is_redacted_with_spans_into_the_original_text() {
+    let text = "hi!! my number is ５５５-１２３-４５６７ and i go to Lincoln Elementary 😀";
+    let v = assess(text, &Context::child());
+    assert_eq!((v.level, v.action), (2, Action::Redact));
+    assert_eq!(v.redact(text), "hi!! my number is [phone] and i go to [school] 😀");
+}
+
+#[test]
+fn verdicts_serialise_with_stable_names() {
+    let v = assess("i wnt to k1ll my self", &Context::child());
+    let json = serde_json::to_value(&v).unwrap_or_default();
+    assert_eq!(json["action"], "crisis");
+    assert_eq!(json["level"], 4);
+    assert!(json["categories"]["self_harm"].as_f64().unwrap_or(0.0) > 0.9);
+    assert_eq!(json["categories"].as_object().map(|m| m.len()), Some(16));
+    let back: onda_safety::Verdict = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.level, 4);
+    let reasons = v.reasons.join(" ");
+    assert!(!reasons.contains("k1ll"), "reasons never quote the message");
+}
