@@ -13,6 +13,7 @@ use onda::storage::testing::Backend;
 backend_tests!(
     a_parent_sets_up_the_family_through_forms,
     consent_page_explains_and_needs_the_box_ticked,
+    consent_page_asks_again_for_new_versions,
     cloud_ai_is_separate_and_revoking_asks_first,
     revoke_link_page_asks_before_revoking,
     revoke_link_page_for_cloud_ai_only,
@@ -706,4 +707,40 @@ async fn family_pages_have_no_inline_script_or_style(backend: Backend) {
     for (name, page) in &pages {
         assert_no_inline_script_or_style(name, page);
     }
+}
+
+async fn consent_page_asks_again_for_new_versions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = verified_parent(&app, "renew@example.com").await;
+    let me = json_of(app.get(&client, "/api/me").await, 200).await;
+    // Consent given under the previous policy and terms.
+    let old = onda::storage::ConsentRow {
+        id: onda::storage::new_id(),
+        family_id: me["familyId"].as_str().expect("family").to_string(),
+        user_id: me["id"].as_str().expect("user").to_string(),
+        kind: "coppa".into(),
+        method: "email_plus".into(),
+        granted_at: app.ctx.now() - 86_400_000,
+        ip: None,
+        privacy_policy_version: "1.0".into(),
+        terms_version: "1.0".into(),
+        confirmation_sent_at: None,
+        revoked_at: None,
+    };
+    app.ctx.store.insert_consent(&old).await.expect("old consent");
+    let status = consent_status(&app, &client).await;
+    assert_eq!(status["needsRenewal"], true);
+
+    let page = html(get_page(&app, &client, "/family/consent").await, 200).await;
+    assert!(page.contains("The policy or terms changed: please consent again"));
+    assert!(page.contains("for older versions of the policy or terms"));
+    assert!(page.contains("name=\"guardian\""), "the form asks again");
+    assert!(page.contains("href=\"/family/consent/revoke\""), "the old consent can still be revoked");
+    let overview = html(get_page(&app, &client, "/family").await, 200).await;
+    assert!(overview.contains("The privacy policy or the terms changed since you consented"));
+
+    give_consent(&app, &client, false).await;
+    let status = consent_status(&app, &client).await;
+    assert_eq!(status["needsRenewal"], false);
+    assert_eq!(status["coppaConsent"], true);
 }
