@@ -349,6 +349,43 @@ pub async fn revoke_by_link_from(ctx: &Context, token: &str, ip: Option<&str>) -
     Ok(kind)
 }
 
+/// What the link in a confirmation email would revoke, read without using the link up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokeLinkPreview {
+    pub kind: ConsentKind,
+    /// The consent is still active: revoking changes something.
+    pub active: bool,
+    /// When the consent was given (Unix milliseconds).
+    pub granted_at: i64,
+    pub privacy_policy_version: String,
+    pub terms_version: String,
+}
+
+/// Reads the consent a revoke link names, so the page behind the link can say what it will revoke
+/// and ask before acting (mail scanners open links). `None` for a link that is unknown, used or
+/// expired: [`revoke_by_link_from`] would refuse it.
+pub async fn preview_revoke_link(ctx: &Context, token: &str) -> DomainResult<Option<RevokeLinkPreview>> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let Some(row) =
+        ctx.store.peek_email_token(&accounts::token_hash(token), PURPOSE_REVOKE_CONSENT, ctx.now()).await?
+    else {
+        return Ok(None);
+    };
+    let Some(consent_id) = row.subject_id else { return Ok(None) };
+    let Some(consent) = ctx.store.consent_by_id(&consent_id).await? else { return Ok(None) };
+    let Some(kind) = ConsentKind::parse(&consent.kind) else { return Ok(None) };
+    Ok(Some(RevokeLinkPreview {
+        kind,
+        active: consent.revoked_at.is_none(),
+        granted_at: consent.granted_at,
+        privacy_policy_version: consent.privacy_policy_version,
+        terms_version: consent.terms_version,
+    }))
+}
+
 /// Sends the "email plus" confirmation for a consent (and the cloud AI consent given with it), unless
 /// it has been revoked meanwhile. Run by the `consent_confirmation` job.
 pub async fn send_confirmation(
@@ -485,8 +522,8 @@ fn confirmation_email(
     }
 }
 
-/// "21 September 2026 at 14:13 UTC", for emails.
-fn human_time(ms: i64) -> String {
+/// "21 September 2026 at 14:13 UTC", for emails and pages.
+pub fn human_time(ms: i64) -> String {
     let format = time::macros::format_description!(
         "[day padding:none] [month repr:long] [year] at [hour]:[minute] UTC"
     );

@@ -250,6 +250,25 @@ impl Store {
         .await?))
     }
 
+    /// A one-time token as [`Store::consume_email_token`] would find it, without using it up: for a
+    /// page that shows what a link will do before the visitor confirms.
+    pub async fn peek_email_token(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        now: i64,
+    ) -> StorageResult<Option<EmailTokenRow>> {
+        Ok(with_pool!(self, pool => sqlx::query_as(
+            "SELECT user_id, purpose, subject_id FROM email_tokens \
+             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(purpose)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?))
+    }
+
     pub async fn pin_state(&self, family_id: &str) -> StorageResult<PinState> {
         let state: Option<PinState> = with_pool!(self, pool => sqlx::query_as(
             "SELECT pin_hash, pin_failed_attempts, pin_locked_until FROM families WHERE id = $1",

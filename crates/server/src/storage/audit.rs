@@ -53,6 +53,18 @@ impl Store {
         .await?))
     }
 
+    /// Whether the family's audit log holds at least one entry of this kind.
+    pub async fn family_has_audit_action(&self, family_id: &str, action: &str) -> StorageResult<bool> {
+        let found: Option<String> = with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM audit_log WHERE family_id = $1 AND action = $2 LIMIT 1",
+        )
+        .bind(family_id)
+        .bind(action)
+        .fetch_optional(pool)
+        .await?);
+        Ok(found.is_some())
+    }
+
     /// The newest entries of one kind, across families (operators and tests).
     pub async fn audit_by_action(&self, action: &str, limit: i64) -> StorageResult<Vec<AuditRow>> {
         Ok(with_pool!(self, pool => sqlx::query_as(

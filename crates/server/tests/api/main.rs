@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod family;
+mod family_pages;
 mod operations;
 mod pages;
 mod storage;

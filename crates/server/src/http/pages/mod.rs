@@ -9,13 +9,15 @@
 //! JSON. Nothing on a page is inline script or style, so the strict Content-Security-Policy holds.
 //!
 //! Areas: [`info`] (home, privacy, terms), [`account`] (sign-up, sign-in, sign-out, email
-//! verification, password reset), [`family`] (the signed-in parent's area under `/family`, where the
-//! consent, children and PIN pages slot in) and [`assets`].
+//! verification, password reset), [`family`] (the signed-in parent's area under `/family`: overview,
+//! consent, children, PIN; and the consent revoke link `/consent/revoke`), [`kid`] (the child's page
+//! in kid mode and the PIN to leave it) and [`assets`].
 
 pub mod account;
 pub mod assets;
 pub mod family;
 pub mod info;
+pub mod kid;
 
 use askama::Template;
 use axum::Router;
@@ -36,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .merge(info::routes())
         .merge(account::routes())
         .merge(family::routes())
+        .merge(kid::routes())
         .merge(assets::routes())
 }
 
@@ -125,6 +128,11 @@ impl Layout {
             icon: assets::icon(),
             privacy_policy_version: Some(ctx.config.privacy_policy_version.clone()),
         }
+    }
+
+    /// This browser is in kid mode: the header shows a child's screen, not the parent's account.
+    pub fn kid_mode(&self) -> bool {
+        self.account.as_ref().is_some_and(|a| a.kid_mode)
     }
 
     /// The layout of an error page, which knows neither the viewer nor the configuration.
@@ -235,28 +243,44 @@ const SOMETHING_WENT_WRONG: &str =
     "Something went wrong on our side. Nothing you did caused it. Please try again in a moment.";
 
 /// A failure shown as a friendly HTML page (and logged when it is the server's fault), or, for a
-/// page that needs a signed-in parent, a redirect to the sign-in page and back.
+/// page the viewer cannot see yet, a redirect to the page that lets them (sign-in, the kid-mode PIN).
 #[derive(Debug)]
 pub struct PageError {
     pub status: StatusCode,
     pub message: String,
     pub retry_after_seconds: Option<u64>,
-    /// When set, the answer is `303 See Other` to the sign-in page, returning to this path after.
-    pub sign_in_then: Option<String>,
+    /// When set, the answer is `303 See Other` to this local address instead of an error page.
+    pub redirect: Option<String>,
 }
 
 impl PageError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), retry_after_seconds: None, sign_in_then: None }
+        Self { status, message: message.into(), retry_after_seconds: None, redirect: None }
     }
 
     /// Sends the browser to the sign-in page, to come back to `path` (a local path) afterwards.
     pub fn sign_in_then(path: &str) -> Self {
         Self {
-            sign_in_then: Some(local_path(path).unwrap_or("/family").to_string()),
+            redirect: Some(with_next("/login", path)),
             ..Self::new(StatusCode::UNAUTHORIZED, "Please sign in to see this page.")
         }
     }
+
+    /// Sends a browser in kid mode to the PIN page, to come back to `path` once a parent enters it.
+    pub fn leave_kid_mode_then(path: &str) -> Self {
+        Self {
+            redirect: Some(with_next("/kid/leave", path)),
+            ..Self::new(StatusCode::FORBIDDEN, "Kid mode is on in this browser: enter the family PIN first.")
+        }
+    }
+}
+
+/// `page?next=path`, with `path` kept only when it is local (else the family page).
+pub fn with_next(page: &str, path: &str) -> String {
+    let path = local_path(path).unwrap_or("/family");
+    let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+    // `/` reads better than `%2F` in the address bar and means the same in a query value.
+    format!("{page}?next={}", next.replace("%2F", "/"))
 }
 
 impl From<DomainError> for PageError {
@@ -337,10 +361,8 @@ fn heading_for(status: StatusCode) -> &'static str {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        if let Some(path) = &self.sign_in_then {
-            let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
-            // `/` reads better than `%2F` in the address bar and means the same in a query value.
-            return see_other(&format!("/login?next={}", next.replace("%2F", "/")), None);
+        if let Some(location) = &self.redirect {
+            return see_other(location, None);
         }
         let heading = heading_for(self.status);
         let page = ErrorPage {
@@ -401,6 +423,15 @@ mod tests {
         let response = PageError::sign_in_then("//evil.example").into_response();
         let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
         assert_eq!(location, Some("/login?next=/family"));
+    }
+
+    #[test]
+    fn kid_mode_redirects_to_the_pin_and_back() {
+        let response = PageError::leave_kid_mode_then("/family/children").into_response();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let location = response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
+        assert_eq!(location, Some("/kid/leave?next=/family/children"));
+        assert_eq!(with_next("/kid/leave", "https://evil.example"), "/kid/leave?next=/family");
     }
 
     #[test]
