@@ -19,8 +19,13 @@ fn main() -> ExitCode {
     let mut json = false;
     let mut evasion = false;
     let mut files = Vec::new();
-    for arg in std::env::args().skip(1) {
+    let mut learned_weight = None;
+    let mut no_lexical = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--learned-weight" => learned_weight = args.next().and_then(|v| v.parse::<f32>().ok()),
+            "--rules-only" => no_lexical = true,
             "--json" => json = true,
             "--evasion" => evasion = true,
             "-h" | "--help" => {
@@ -35,7 +40,14 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let engine = match Engine::builtin() {
-        Ok(engine) => engine,
+        Ok(engine) => {
+            let mut config = engine.config().clone();
+            if let Some(w) = learned_weight {
+                config.learned_weight = w;
+            }
+            let engine = engine.with_config(config);
+            if no_lexical { engine.with_lexical(None) } else { engine }
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
