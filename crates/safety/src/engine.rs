@@ -273,10 +273,11 @@ impl Engine {
             // least the threshold where it reached precision 0.75 on the dev sets): on its own, a category
             // head more than doubled the false positives on the dev sets.
             let agree = model.overall_thresholds().is_none_or(|t| lex.overall >= t.moderate);
-            let cap = if agree { self.config.lexical_max_level } else { 1 };
+            // It never sets a mild level (1) on its own: that level carries no intervention and no reason.
+            let cap = if agree { self.config.lexical_max_level } else { 0 };
             for (c, s) in lex.categories.iter() {
                 let level = policy::score_level(c, s, ctx.role).min(cap);
-                if level > f.level {
+                if level >= 2 && level > f.level {
                     f.level = level;
                 }
                 if level >= 2 {
