@@ -21,15 +21,19 @@ fn main() -> ExitCode {
     let mut files = Vec::new();
     let mut learned_weight = None;
     let mut no_lexical = false;
+    let mut markdown: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--learned-weight" => learned_weight = args.next().and_then(|v| v.parse::<f32>().ok()),
             "--rules-only" => no_lexical = true,
+            "--markdown" => markdown = args.next(),
             "--json" => json = true,
             "--evasion" => evasion = true,
             "-h" | "--help" => {
-                println!("usage: safety-eval [--json] [--evasion] FILE...");
+                println!(
+                    "usage: safety-eval [--json] [--evasion] [--markdown FILE] [--rules-only] [--learned-weight W] FILE..."
+                );
                 return ExitCode::SUCCESS;
             }
             _ => files.push(arg),
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         }
     };
     let mut reports = Vec::new();
+    let mut typed = Vec::new();
     for file in &files {
         let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file).to_string();
         let rows = match File::open(file)
@@ -71,14 +76,25 @@ fn main() -> ExitCode {
             print!("{}", report.to_text());
         }
         let mut value = serde_json::to_value(&report).unwrap_or_default();
-        if evasion {
+        let mut ev_report = None;
+        if evasion || markdown.is_some() {
             let ev = evaluate_evasion(&engine, &name, &rows);
             if !json {
                 print!("{}", ev.to_text());
             }
             value["evasion"] = serde_json::to_value(&ev).unwrap_or_default();
+            ev_report = Some(ev);
         }
         reports.push(value);
+        typed.push((report, ev_report));
+    }
+    if let Some(path) = markdown {
+        let text = onda_safety::eval::markdown(&typed);
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote {path}");
     }
     if json {
         match serde_json::to_string_pretty(&reports) {
