@@ -293,6 +293,67 @@ impl EvasionReport {
     }
 }
 
+/// The measured tables of `docs/safety.md` (written by `safety-eval --markdown FILE`).
+pub fn markdown(reports: &[(Report, Option<EvasionReport>)]) -> String {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.3}"));
+    let mut out = String::from(MARKDOWN_HEAD);
+    out.push_str("\n| dataset | use | rows (unsafe) | AUPRC | P / R / F1 at level >= 3 | flagged (>= 2) on unsafe | FPR safe >= 3 / >= 2 | µs per text |\n|---|---|---|---|---|---|---|---|\n");
+    for (r, _) in reports {
+        out.push_str(&format!(
+            "| {} | {} | {} ({}) | {} | {} / {} / {} | {} | {} / {} | {:.0} |\n",
+            r.dataset,
+            dataset_use(&r.dataset),
+            r.rows,
+            r.unsafe_rows,
+            f(r.auprc),
+            f(r.precision),
+            f(r.recall),
+            f(r.f1),
+            f(r.flagged_rate),
+            f(r.false_positive_rate),
+            f(r.false_positive_rate_flagged),
+            r.mean_micros
+        ));
+    }
+    out.push_str("\n### Recall per category (level >= 3 / level >= 2)\n\n| dataset | category | rows | recall >= 3 | recall >= 2 |\n|---|---|---|---|---|\n");
+    for (r, _) in reports {
+        for (c, cr) in &r.per_category {
+            out.push_str(&format!(
+                "| {} | {c} | {} | {:.3} | {:.3} |\n",
+                r.dataset, cr.rows, cr.recall_blocked, cr.recall_flagged
+            ));
+        }
+    }
+    out.push_str("\n### Evasion: flagged rate (level >= 2) of the unsafe rows, rewritten (drop in points)\n\n| dataset | as written | leetspeak | homoglyphs | zero-width | spaced letters | dotted letters |\n|---|---|---|---|---|---|---|\n");
+    for (_, ev) in reports {
+        if let Some(ev) = ev.as_ref().filter(|e| e.unsafe_rows > 0) {
+            out.push_str(&format!("| {} | {:.3} |", ev.dataset, ev.flagged_rate));
+            for (_, rate, drop) in &ev.variants {
+                out.push_str(&format!(" {rate:.3} ({drop:+.1}) |"));
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str(MARKDOWN_TAIL);
+    out
+}
+
+fn dataset_use(name: &str) -> &'static str {
+    match name {
+        "openai_moderation" | "toxicchat_test" | "xstest" | "simplesafetytests" | "safe_child_llm" => {
+            "eval-only"
+        }
+        "toxicchat_train" | "formspring_cyberbullying" | "cyberbullying_tweets" | "pan12_grooming_valseg" => {
+            "dev"
+        }
+        "corpus_heldout" => "project, held out",
+        _ => "train",
+    }
+}
+
+const MARKDOWN_HEAD: &str = include_str!("../docs-head.md");
+const MARKDOWN_TAIL: &str = include_str!("../docs-tail.md");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -361,9 +361,13 @@ impl Matcher {
         }
     }
 
-    /// Spaced-letter texts ("i w a n t t o d i e"): the view with its spaces removed is matched against
-    /// the phrases without their spaces. A match must overlap a joined word, and start and end on a word
-    /// boundary or inside a joined word (where the boundaries were lost).
+    /// Spaced-letter texts ("k i l l m y s e l f"): the view with its spaces removed is matched against
+    /// the phrases without their spaces. A match must overlap a joined run of single letters and start and
+    /// end on a real word boundary, so that a collapsed run counts as whole words and "a s s e s s m e n t"
+    /// does not hide "ass". Allowances, because spaced words that follow each other merge into one run
+    /// ("f u c k i n g i d i o t"): a leading "i" or "a" glued to a run ("i w a n t"); a phrase of four
+    /// letters or more may end inside a run, and one of five or more may also start inside one (a chance
+    /// match of that length is unlikely).
     fn scan_compact(
         &self,
         view: &str,
@@ -376,17 +380,23 @@ impl Matcher {
             .iter()
             .map(|(s, e)| (map.partition_point(|&m| m < *s), map.partition_point(|&m| m < *e)))
             .collect();
+        let bytes = view.as_bytes();
         // The ranges are sorted and disjoint: binary searches keep this linear in the text.
-        let containing = |p: usize| {
+        let glued_start = |p: usize| {
             let i = ranges.partition_point(|(s, _)| *s < p);
-            i.checked_sub(1).map(|i| ranges[i])
+            i.checked_sub(1).is_some_and(|i| {
+                let (s, e) = ranges[i];
+                p == s + 1 && p < e && matches!(bytes[s], b'i' | b'a')
+            })
         };
-        let inside = |p: usize| containing(p).is_some_and(|(s, e)| s < p && p < e);
+        let inside = |p: usize| {
+            let i = ranges.partition_point(|(s, _)| *s < p);
+            i.checked_sub(1).is_some_and(|i| ranges[i].0 < p && p < ranges[i].1)
+        };
         let overlapping = |vs: usize, ve: usize| {
             let i = ranges.partition_point(|(_, e)| *e <= vs);
             ranges.get(i).is_some_and(|(s, _)| *s < ve)
         };
-        let bytes = view.as_bytes();
         let mut compact = String::with_capacity(view.len());
         let mut cmap = Vec::with_capacity(view.len());
         for (i, c) in view.char_indices() {
@@ -398,8 +408,13 @@ impl Matcher {
         for m in self.compact.find_overlapping_iter(&compact) {
             let vs = cmap[m.start()];
             let ve = cmap[m.end() - 1] + 1;
-            let start_ok = vs == 0 || bytes[vs - 1] == b' ' || inside(vs);
-            let end_ok = ve == bytes.len() || bytes[ve] == b' ' || inside(ve);
+            let start_ok = vs == 0
+                || bytes[vs - 1] == b' '
+                || glued_start(vs)
+                || (m.end() - m.start() >= 5 && inside(vs));
+            // Ending inside a run is allowed for a long phrase only (at least four letters: a chance match
+            // at the start of a run is then unlikely), since consecutive spaced words merge into one run.
+            let end_ok = ve == bytes.len() || bytes[ve] == b' ' || (m.end() - m.start() >= 4 && inside(ve));
             if start_ok && end_ok && overlapping(vs, ve) {
                 hit_entries.extend(&self.compact_targets[m.pattern().as_usize()]);
             }
@@ -515,5 +530,8 @@ mod tests {
         assert_eq!(m.scan(&light("k i l l")).groups.len(), 1);
         assert_eq!(m.scan(&light("kiiiiilll")).groups.len(), 1);
         assert!(m.scan(&light("skill")).groups.is_empty());
+        // A collapsed run counts only as whole words: no match in the middle of one.
+        assert!(m.scan(&light("s k i l l s")).groups.is_empty());
+        assert_eq!(m.scan(&light("i k i l l")).groups.len(), 1);
     }
 }

@@ -18,6 +18,7 @@
 pub mod engine;
 pub mod eval;
 pub mod evasion;
+pub mod lexical;
 pub mod lexicon;
 pub mod normalize;
 pub mod pii;

@@ -137,3 +137,15 @@ fn verdicts_serialise_with_stable_names() {
     let reasons = v.reasons.join(" ");
     assert!(!reasons.contains("k1ll"), "reasons never quote the message");
 }
+
+#[test]
+fn young_children_get_a_stricter_reading_of_sexual_and_romantic_talk() {
+    let text = "my friend said the word sex";
+    let older = assess(text, &Context::child().with_age(12)).level;
+    let young = assess(text, &Context::child().with_age(7)).level;
+    assert_eq!(older, 2, "level 2 for an older child");
+    assert_eq!(young, 3, "level 3 for a young child");
+    assert_eq!(assess("I love you", &Context::assistant().with_age(7)).level, 3);
+    // Homonyms stay safe at any age.
+    assert_eq!(assess("the naked mole rat is cute", &Context::child().with_age(6)).level, 0);
+}

@@ -19,12 +19,21 @@ fn main() -> ExitCode {
     let mut json = false;
     let mut evasion = false;
     let mut files = Vec::new();
-    for arg in std::env::args().skip(1) {
+    let mut learned_weight = None;
+    let mut no_lexical = false;
+    let mut markdown: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--learned-weight" => learned_weight = args.next().and_then(|v| v.parse::<f32>().ok()),
+            "--rules-only" => no_lexical = true,
+            "--markdown" => markdown = args.next(),
             "--json" => json = true,
             "--evasion" => evasion = true,
             "-h" | "--help" => {
-                println!("usage: safety-eval [--json] [--evasion] FILE...");
+                println!(
+                    "usage: safety-eval [--json] [--evasion] [--markdown FILE] [--rules-only] [--learned-weight W] FILE..."
+                );
                 return ExitCode::SUCCESS;
             }
             _ => files.push(arg),
@@ -35,13 +44,21 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let engine = match Engine::builtin() {
-        Ok(engine) => engine,
+        Ok(engine) => {
+            let mut config = engine.config().clone();
+            if let Some(w) = learned_weight {
+                config.learned_weight = w;
+            }
+            let engine = engine.with_config(config);
+            if no_lexical { engine.with_lexical(None) } else { engine }
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
     let mut reports = Vec::new();
+    let mut typed = Vec::new();
     for file in &files {
         let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file).to_string();
         let rows = match File::open(file)
@@ -59,14 +76,25 @@ fn main() -> ExitCode {
             print!("{}", report.to_text());
         }
         let mut value = serde_json::to_value(&report).unwrap_or_default();
-        if evasion {
+        let mut ev_report = None;
+        if evasion || markdown.is_some() {
             let ev = evaluate_evasion(&engine, &name, &rows);
             if !json {
                 print!("{}", ev.to_text());
             }
             value["evasion"] = serde_json::to_value(&ev).unwrap_or_default();
+            ev_report = Some(ev);
         }
         reports.push(value);
+        typed.push((report, ev_report));
+    }
+    if let Some(path) = markdown {
+        let text = onda_safety::eval::markdown(&typed);
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote {path}");
     }
     if json {
         match serde_json::to_string_pretty(&reports) {

@@ -9,6 +9,7 @@ use crate::config::Config;
 
 mod family;
 pub mod ops;
+pub mod safety;
 
 #[derive(Parser, Debug)]
 #[command(name = "onda", version, about = "Onda: a child-safe AI companion")]
@@ -58,6 +59,11 @@ pub enum Command {
     Admin {
         #[command(subcommand)]
         action: AdminAction,
+    },
+    /// The safety engine: classify messages, evaluate on datasets.
+    Safety {
+        #[command(subcommand)]
+        action: safety::SafetyAction,
     },
 }
 
@@ -110,6 +116,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Admin { action: AdminAction::Create { email, role, password } } => {
             family::admin_create(config, &email, &role, password).await
         }
+        Command::Safety { action } => tokio::task::spawn_blocking(move || safety::run(action)).await?,
     }
 }
 
