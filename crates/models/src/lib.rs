@@ -5,10 +5,12 @@
 //!
 //! This crate knows nothing of families, storage or HTTP serving.
 
+pub mod embed;
 pub mod fetch;
 
 mod error;
 
+pub use embed::Embedder;
 pub use error::{Error, Result};
 pub use fetch::{
     CHAT_MODEL, DEFAULT_MODELS, EMBEDDING_MODEL, FetchOptions, FetchOutcome, ModelFile, ModelSpec, Progress,

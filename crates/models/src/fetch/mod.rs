@@ -191,6 +191,11 @@ fn agent() -> ureq::Agent {
         .timeout_recv_response(Some(Duration::from_secs(60)))
         .timeout_per_read(Some(Duration::from_secs(60)))
         .user_agent(concat!("onda-models/", env!("CARGO_PKG_VERSION")))
+        // The system's certificate store (and SSL_CERT_FILE / SSL_CERT_DIR), so that a proxy or mirror
+        // with a private certificate authority works as it does for pip and curl.
+        .tls_config(
+            ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build(),
+        )
         .build()
         .new_agent()
 }
