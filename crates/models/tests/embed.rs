@@ -1,0 +1,105 @@
+//! all-MiniLM-L6-v2 through candle, checked against an independent implementation. Needs the model
+//! files (`onda models fetch`); without them each test says so and passes.
+
+use onda_models::embed::{self, Embedder};
+
+fn embedder() -> Option<Embedder> {
+    let dir = embed::default_embedding_dir();
+    if !dir.join("model.safetensors").is_file() {
+        eprintln!(
+            "SKIPPED: the embedding model is not in {} (run `onda models fetch` to test it)",
+            dir.display()
+        );
+        return None;
+    }
+    Some(Embedder::load(&dir).expect("the embedding model loads"))
+}
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
+#[test]
+fn embeddings_have_unit_length_and_384_dimensions() {
+    let Some(embedder) = embedder() else { return };
+    assert_eq!(embedder.dimension(), 384);
+    let texts = ["", "hi", "I love my dog so much!", &"very long ".repeat(400)];
+    let vectors = embedder.embed(&texts).expect("embed");
+    assert_eq!(vectors.len(), texts.len());
+    for v in &vectors {
+        assert_eq!(v.len(), 384);
+        assert!((norm(v) - 1.0).abs() < 1e-4, "norm {}", norm(v));
+        assert!(v.iter().all(|x| x.is_finite()));
+    }
+    assert!(embedder.embed(&[]).expect("empty batch").is_empty());
+    assert_eq!(embedder.count_tokens(&"very long ".repeat(400)).expect("count"), embed::MAX_TOKENS);
+}
+
+#[test]
+fn a_batch_equals_one_by_one_whatever_the_padding() {
+    let Some(embedder) = embedder() else { return };
+    let texts = [
+        "hi",
+        "Can you help me with my maths homework? It is about fractions and I find it hard.",
+        "The raccoon ate all the snacks.",
+    ];
+    let batch = embedder.embed(&texts).expect("batch");
+    for (text, in_batch) in texts.iter().zip(&batch) {
+        let alone = embedder.embed_one(text).expect("one");
+        let diff = alone.iter().zip(in_batch).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "{text:?}: batch and single differ by {diff}");
+    }
+}
+
+#[test]
+fn paraphrases_are_closer_than_unrelated_sentences() {
+    let Some(embedder) = embedder() else { return };
+    let v = embedder
+        .embed(&[
+            "I want to hurt myself",
+            "I feel like harming myself",
+            "My favourite food is pizza",
+            "Where do you go to school?",
+            "Which school do you attend?",
+        ])
+        .expect("embed");
+    let sim = |a: usize, b: usize| embed::cosine(&v[a], &v[b]);
+    assert!(sim(0, 1) > 0.6, "paraphrase similarity {}", sim(0, 1));
+    assert!(sim(0, 1) > sim(0, 2) + 0.3, "{} vs {}", sim(0, 1), sim(0, 2));
+    assert!(sim(3, 4) > sim(3, 2) + 0.3, "{} vs {}", sim(3, 4), sim(3, 2));
+}
+
+/// Reference values from an independent implementation: a plain numpy BERT forward pass over the same
+/// `model.safetensors` (the HF `tokenizers` Python library on the same tokenizer.json, no padding,
+/// exact-erf GELU, mean pooling, L2 normalisation), run once by hand; the first eight components and
+/// components 100..104 of each embedding, rounded to 6 decimals.
+#[test]
+fn matches_an_independent_implementation() {
+    let Some(embedder) = embedder() else { return };
+    let cases: [(&str, [f32; 8], [f32; 4]); 3] = [
+        (
+            "I want to hurt myself",
+            [0.005625, -0.002264, 0.035306, 0.061518, -0.016972, -0.015687, 0.041701, 0.035798],
+            [0.064876, -0.050841, -0.004776, 0.027117],
+        ),
+        (
+            "Can you help me with my maths homework?",
+            [-0.002032, 0.094933, 0.01856, -0.04158, -0.036081, 0.033184, 0.022882, 0.082587],
+            [0.0307, -0.008095, -0.041517, 0.0285],
+        ),
+        (
+            "The raccoon ate all the snacks.",
+            [0.02853, 0.065724, -0.024178, 0.077568, 0.066611, -0.057675, 0.023658, 0.036946],
+            [0.000904, 0.022666, 0.08901, 0.005421],
+        ),
+    ];
+    let texts: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let vectors = embedder.embed(&texts).expect("embed");
+    for ((text, first, middle), v) in cases.iter().zip(&vectors) {
+        for (i, expected) in
+            first.iter().enumerate().chain(middle.iter().enumerate().map(|(i, e)| (i + 100, e)))
+        {
+            assert!((v[i] - expected).abs() < 2e-4, "{text:?}[{i}]: {} vs {expected}", v[i]);
+        }
+    }
+}
