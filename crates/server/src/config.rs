@@ -531,6 +531,29 @@ mod tests {
     }
 
     #[test]
+    fn chat_models_and_the_anthropic_base_url_are_configurable() {
+        let config = Config::from_vars(vars(&[])).expect("defaults are valid");
+        assert_eq!(config.openai_model, DEFAULT_OPENAI_MODEL);
+        assert_eq!(config.anthropic_model, DEFAULT_ANTHROPIC_MODEL);
+        assert!(config.anthropic_base_url.is_none());
+        let config = Config::from_vars(vars(&[
+            ("ONDA_OPENAI_MODEL", "llama3.2"),
+            ("ONDA_ANTHROPIC_MODEL", "claude-x"),
+            ("ONDA_ANTHROPIC_BASE_URL", "http://127.0.0.1:9999"),
+        ]))
+        .expect("valid");
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        assert_eq!(config.openai_model, "llama3.2");
+        assert_eq!(config.anthropic_model, "claude-x");
+        let shown = config.describe();
+        for name in ["ONDA_OPENAI_MODEL", "ONDA_ANTHROPIC_MODEL", "ONDA_ANTHROPIC_BASE_URL"] {
+            assert!(shown.iter().any(|(n, _)| *n == name), "{name} is shown");
+        }
+        let err = Config::from_vars(vars(&[("ONDA_ANTHROPIC_BASE_URL", "ftp://x")])).expect_err("invalid");
+        assert_eq!(err.variable, "ONDA_ANTHROPIC_BASE_URL");
+    }
+
+    #[test]
     fn the_older_consent_variable_name_is_honoured() {
         let config = Config::from_vars(vars(&[("PARENTAL_CONSENT_REQUIRED", "false")])).expect("valid");
         assert!(!config.parent_consent_required);

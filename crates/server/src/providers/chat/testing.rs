@@ -393,6 +393,10 @@ fn sse(pieces: Vec<Bytes>, ending: Ending) -> Response {
         Ending::Hang => body.chain(futures::stream::pending()).boxed(),
         Ending::Drop => body
             .chain(futures::stream::once(async {
+                // A pending body makes the server flush what it has written; then the cut.
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
                 Err(std::io::Error::other("the fake cuts the connection"))
             }))
             .boxed(),
