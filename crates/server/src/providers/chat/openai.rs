@@ -172,6 +172,19 @@ mod tests {
     }
 
     #[test]
+    fn the_key_never_shows_in_debug_and_the_endpoint_joins_cleanly() {
+        let provider = OpenAiProvider::new(OpenAiSettings {
+            base_url: "http://localhost:11434/v1/".into(),
+            api_key: Some(Secret::new("sk-very-secret")),
+            model: "llama3.2".into(),
+            connect_timeout: Duration::from_secs(1),
+        })
+        .expect("a client");
+        assert!(!format!("{provider:?}").contains("sk-very-secret"));
+        assert_eq!(provider.endpoint, "http://localhost:11434/v1/chat/completions");
+    }
+
+    #[test]
     fn malformed_chunks_and_errors_are_protocol_errors() {
         let mut chunks = Chunks::default();
         assert!(matches!(chunks.event(data("{nope")), Err(ProviderError::Protocol(_))));

@@ -318,6 +318,7 @@ impl ChatRouter {
             match outcome {
                 Ok((text, rest)) => {
                     entry.breaker.with(|b, _| b.success());
+                    tracing::debug!(provider = name, "chat reply started");
                     return Ok(OpenedStream {
                         provider: provider.name(),
                         model: provider.model(),
