@@ -60,7 +60,12 @@ pub struct Config {
 
     pub openai_api_key: Option<Secret>,
     pub openai_base_url: Option<url::Url>,
+    /// The model asked of OpenAI (or of the OpenAI-compatible server at `openai_base_url`).
+    pub openai_model: String,
     pub anthropic_api_key: Option<Secret>,
+    /// Another server speaking Anthropic's Messages API (tests, proxies).
+    pub anthropic_base_url: Option<url::Url>,
+    pub anthropic_model: String,
     pub ai_provider_preference: Option<ProviderName>,
     pub local_model: Option<PathBuf>,
 
@@ -116,6 +121,11 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
+/// The model asked of OpenAI when `ONDA_OPENAI_MODEL` is unset.
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
+/// The model asked of Anthropic when `ONDA_ANTHROPIC_MODEL` is unset.
+pub const DEFAULT_ANTHROPIC_MODEL: &str = "claude-3-5-haiku-latest";
+
 /// Every variable this configuration understands; used to warn about unknown `ONDA_*` names.
 pub const KNOWN_ONDA_VARIABLES: &[&str] = &[
     "ONDA_BIND",
@@ -123,6 +133,9 @@ pub const KNOWN_ONDA_VARIABLES: &[&str] = &[
     "ONDA_MODELS_DIR",
     "ONDA_PYPI_INDEX_URL",
     "ONDA_LOCAL_MODEL",
+    "ONDA_OPENAI_MODEL",
+    "ONDA_ANTHROPIC_MODEL",
+    "ONDA_ANTHROPIC_BASE_URL",
     "ONDA_LOG_FORMAT",
     "ONDA_METRICS_TOKEN",
     "ONDA_METRICS_BIND",
@@ -209,7 +222,13 @@ impl Config {
             log_format,
             openai_api_key: reader.secret("OPENAI_API_KEY"),
             openai_base_url: reader.url("OPENAI_BASE_URL")?,
+            openai_model: reader.get("ONDA_OPENAI_MODEL").unwrap_or(DEFAULT_OPENAI_MODEL).to_string(),
             anthropic_api_key: reader.secret("ANTHROPIC_API_KEY"),
+            anthropic_base_url: reader.url("ONDA_ANTHROPIC_BASE_URL")?,
+            anthropic_model: reader
+                .get("ONDA_ANTHROPIC_MODEL")
+                .unwrap_or(DEFAULT_ANTHROPIC_MODEL)
+                .to_string(),
             ai_provider_preference,
             local_model: reader.get("ONDA_LOCAL_MODEL").map(PathBuf::from),
             cartesia_api_key: reader.secret("CARTESIA_API_KEY"),
@@ -338,7 +357,10 @@ impl Config {
             ("LOG_LEVEL", self.log_level.clone()),
             ("OPENAI_API_KEY", secret(&self.openai_api_key)),
             ("OPENAI_BASE_URL", opt(&self.openai_base_url)),
+            ("ONDA_OPENAI_MODEL", self.openai_model.clone()),
             ("ANTHROPIC_API_KEY", secret(&self.anthropic_api_key)),
+            ("ONDA_ANTHROPIC_BASE_URL", opt(&self.anthropic_base_url)),
+            ("ONDA_ANTHROPIC_MODEL", self.anthropic_model.clone()),
             (
                 "AI_PROVIDER_PREFERENCE",
                 self.ai_provider_preference
@@ -507,6 +529,29 @@ mod tests {
         assert!(config.warnings.is_empty());
         let err = Config::from_vars(vars(&[("ONDA_METRICS_BIND", "9464")])).expect_err("invalid");
         assert_eq!(err.variable, "ONDA_METRICS_BIND");
+    }
+
+    #[test]
+    fn chat_models_and_the_anthropic_base_url_are_configurable() {
+        let config = Config::from_vars(vars(&[])).expect("defaults are valid");
+        assert_eq!(config.openai_model, DEFAULT_OPENAI_MODEL);
+        assert_eq!(config.anthropic_model, DEFAULT_ANTHROPIC_MODEL);
+        assert!(config.anthropic_base_url.is_none());
+        let config = Config::from_vars(vars(&[
+            ("ONDA_OPENAI_MODEL", "llama3.2"),
+            ("ONDA_ANTHROPIC_MODEL", "claude-x"),
+            ("ONDA_ANTHROPIC_BASE_URL", "http://127.0.0.1:9999"),
+        ]))
+        .expect("valid");
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        assert_eq!(config.openai_model, "llama3.2");
+        assert_eq!(config.anthropic_model, "claude-x");
+        let shown = config.describe();
+        for name in ["ONDA_OPENAI_MODEL", "ONDA_ANTHROPIC_MODEL", "ONDA_ANTHROPIC_BASE_URL"] {
+            assert!(shown.iter().any(|(n, _)| *n == name), "{name} is shown");
+        }
+        let err = Config::from_vars(vars(&[("ONDA_ANTHROPIC_BASE_URL", "ftp://x")])).expect_err("invalid");
+        assert_eq!(err.variable, "ONDA_ANTHROPIC_BASE_URL");
     }
 
     #[test]

@@ -7,4 +7,5 @@ mod family;
 mod family_pages;
 mod operations;
 mod pages;
+mod providers;
 mod storage;

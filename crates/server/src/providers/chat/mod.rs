@@ -9,7 +9,17 @@ use std::pin::Pin;
 
 use futures::Stream;
 
+pub mod anthropic;
+pub mod openai;
+pub mod pii;
+pub mod router;
+pub mod testing;
+mod wire;
+
 pub use crate::config::ProviderName;
+pub use anthropic::{AnthropicProvider, AnthropicSettings};
+pub use openai::{OpenAiProvider, OpenAiSettings};
+pub use router::{BreakerSettings, BreakerState, ChatRouter, OpenedStream, RouterSettings, Timeouts};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +67,22 @@ pub enum ProviderError {
     CircuitOpen,
     #[error("{0}")]
     Other(String),
+}
+
+impl ProviderError {
+    /// A short, stable name of the kind of failure, for logs and metrics (never any text of a message).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::NotConfigured => "not_configured",
+            ProviderError::Connect(_) => "connect",
+            ProviderError::Timeout(_) => "timeout",
+            ProviderError::Status(_) => "status",
+            ProviderError::Protocol(_) => "protocol",
+            ProviderError::Dropped => "dropped",
+            ProviderError::CircuitOpen => "circuit_open",
+            ProviderError::Other(_) => "other",
+        }
+    }
 }
 
 /// Text deltas of a reply, in order; an `Err` ends the stream.
