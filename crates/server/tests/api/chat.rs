@@ -499,7 +499,10 @@ async fn limits_are_validated_and_kept_to_the_family(backend: Backend) {
         let problem = assert_problem(set_limits(&f, body).await, 422).await;
         assert_eq!(problem["field"], field);
     }
-    let saved: Value = set_limits(&f, json!({ "dailyLimitMinutes": 45, "quietHoursStart": "20:30", "quietHoursEnd": "7:00", "utcOffsetMinutes": -300 }))
+    let saved: Value = set_limits(
+        &f,
+        json!({ "dailyLimitMinutes": 45, "quietHoursStart": "20:30", "quietHoursEnd": "7:00", "utcOffsetMinutes": -300 }),
+    )
         .await
         .json()
         .await
@@ -584,6 +587,14 @@ async fn only_a_kid_session_with_consent_may_chat(backend: Backend) {
     assert_problem(f.app.post(&f.kid, "/api/chat", json!({ "text": "hi", "name": "x" })).await, 422).await;
     let events = f.say(&"a".repeat(2000)).await;
     assert_eq!(done(&events)["level"], 0);
+    // One message at a time: while a reply runs, a second message is refused.
+    f.provider.set_script(vec![Step::Pause(Duration::from_millis(1500)), Step::Text("Done.".into())]);
+    let mut running = f.open(json!({ "text": "tell me a long story" })).await;
+    assert_eq!(running.next().await.expect("verdict").event, "verdict");
+    assert_problem(f.app.post(&f.kid, "/api/chat", json!({ "text": "hurry up" })).await, 409).await;
+    assert_eq!(reply_text(&running.all().await), "Done.");
+    f.provider.set_script(vec![Step::Text("Hi again.".into())]);
+    assert_eq!(reply_text(&f.say("hello").await), "Hi again.");
     // Consent revoked: refused at once, no model call.
     let calls = f.provider.calls();
     f.app.ctx.store.revoke_consents(&f.family_id, "coppa", f.app.ctx.now()).await.expect("revoke");

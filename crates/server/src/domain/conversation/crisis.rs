@@ -101,7 +101,8 @@ pub fn crisis_answer(kind: CrisisKind, age: i64) -> Vec<&'static str> {
         ],
         (CrisisKind::OnlineDanger, false) => vec![
             "You did the right thing by telling me.",
-            "Keep your photos private and never agree to meet. Telling a grown-up is always okay, even if they said not to.",
+            "Keep your photos private and never agree to meet. Telling a grown-up is always okay, even if \
+             they said not to.",
             "Please tell a grown-up you trust right now. You are not in trouble, and it is not your fault.",
         ],
         (CrisisKind::Danger, true) => vec![

@@ -66,8 +66,10 @@ pub const TANGLED: &str = "My thoughts got tangled. Can you ask me again?";
 pub const NO_MODEL: &str =
     "I can't think right now. Please ask a grown-up to check on me, and try again later.";
 /// The notice when the child shared personal information (it was removed).
-pub const PRIVATE_NOTICE: &str = "Let's keep addresses, phone numbers and other personal things private. That's a grown-up thing to share.";
-pub const WHISPER_NOTICE: &str = "It sounds like you might be having a hard time. Want to switch on whisper mode? I'll talk softly and slowly.";
+pub const PRIVATE_NOTICE: &str = "Let's keep addresses, phone numbers and other personal things private. \
+                                  That's a grown-up thing to share.";
+pub const WHISPER_NOTICE: &str = "It sounds like you might be having a hard time. Want to switch on whisper \
+                                  mode? I'll talk softly and slowly.";
 
 /// The child's message.
 #[derive(Clone, Debug, Deserialize)]
@@ -566,11 +568,12 @@ impl ChatTurn<'_> {
         .await;
         let message_id = match stored {
             Ok((event_id, answer_id)) => {
-                tracing::warn!(child_id = %child.id, event_id, level = verdict.level, kind, "safety event recorded");
+                tracing::warn!(child_id = %child.id, event_id, level = verdict.level, kind, "safety event stored");
                 Some(answer_id)
             }
             Err(err) => {
-                tracing::error!(error = ?anyhow::Error::from(err), child_id = %child.id, kind, "COULD NOT STORE a safety event");
+                let error = anyhow::Error::from(err);
+                tracing::error!(error = ?error, child_id = %child.id, kind, "COULD NOT STORE a safety event");
                 None
             }
         };
@@ -690,7 +693,9 @@ impl ChatTurn<'_> {
                     let next = tokio::select! {
                         next = deltas.next() => next,
                         () = idle => Some(Err(ProviderError::Timeout("the next part of the reply"))),
-                        () = tokio::time::sleep_until(deadline) => Some(Err(ProviderError::Timeout("the whole reply"))),
+                        () = tokio::time::sleep_until(deadline) => {
+                            Some(Err(ProviderError::Timeout("the whole reply")))
+                        }
                     };
                     let (pieces, done) = match next {
                         Some(Ok(delta)) => {
@@ -724,7 +729,7 @@ impl ChatTurn<'_> {
                             // Committed before the fallback is sent.
                             let event = self.event(conversation, &reply_id, "unsafe_generation", &verdict);
                             if let Err(err) = ctx.store.insert_safety_event(&event).await {
-                                tracing::error!(error = %err, child_id = %child.id, "COULD NOT STORE a safety event");
+                                tracing::error!(error = %err, child_id = %child.id, "COULD NOT STORE an event");
                             }
                             worst = Some(verdict);
                             break 'stream Ending::Unsafe;
