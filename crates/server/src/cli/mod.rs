@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+mod chat;
 mod family;
 pub mod models;
 pub mod ops;
@@ -55,6 +56,15 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Chat as a child in the terminal (operators and demos): the same conversation as the kid UI.
+    Chat {
+        /// The child's display name.
+        #[arg(long)]
+        child: String,
+        /// A parent's email, when several families have a child of that name.
+        #[arg(long)]
+        family_email: Option<String>,
     },
     /// Administration.
     Admin {
@@ -130,6 +140,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Restore { path, force } => ops::restore(config, &path, force).await,
         Command::HealthCheck { url } => ops::health_check(config, url.as_deref()).await,
         Command::Seed { demo } => family::seed(config, demo).await,
+        Command::Chat { child, family_email } => chat::run(config, &child, family_email.as_deref()).await,
         Command::Admin { action: AdminAction::Create { email, role, password } } => {
             family::admin_create(config, &email, &role, password).await
         }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod children;
 pub mod consent;
+pub mod conversation;
 pub mod demo;
 mod error;
 pub mod health;
@@ -30,6 +31,13 @@ pub struct Context {
     pub mailer: Arc<dyn Mailer>,
     /// The public base URL, for links in emails.
     pub base_url: Arc<str>,
+    /// The safety engine, built once at start-up.
+    pub safety: Arc<onda_safety::Engine>,
+    /// Where the buddy's replies come from (the provider router); `None`: no model is available, and
+    /// the buddy says so kindly. Crisis and blocked answers never need one.
+    pub replies: Option<Arc<dyn conversation::ReplySource>>,
+    /// One chat turn at a time per child.
+    pub chat_gate: Arc<conversation::ChatGate>,
 }
 
 impl Context {
@@ -41,10 +49,38 @@ impl Context {
             .map_err(|e| anyhow::anyhow!("opening the {} database failed: {e:#}", location.backend_name()))?;
         let mailer: Arc<dyn Mailer> = Arc::new(OutboxMailer::new(config.outbox_dir()));
         let base_url = config.public_base_url(bound);
-        Ok(Self { config, store, clock: Arc::new(SystemClock), mailer, base_url: base_url.into() })
+        let safety = safety_engine(config.safety_layer_redundancy)?;
+        Ok(Self {
+            config,
+            store,
+            clock: Arc::new(SystemClock),
+            mailer,
+            base_url: base_url.into(),
+            safety,
+            replies: None,
+            chat_gate: Arc::default(),
+        })
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
     }
+}
+
+/// The safety engine with the built-in lexicons. Compiling them takes a moment, so the engine is built
+/// once per process (and per redundancy setting) and shared. A failure stops start-up: Onda never runs
+/// without its safety check.
+pub fn safety_engine(require_redundancy: bool) -> anyhow::Result<Arc<onda_safety::Engine>> {
+    use std::sync::OnceLock;
+    static STRICT: OnceLock<Arc<onda_safety::Engine>> = OnceLock::new();
+    static LENIENT: OnceLock<Arc<onda_safety::Engine>> = OnceLock::new();
+    let cell = if require_redundancy { &STRICT } else { &LENIENT };
+    if let Some(engine) = cell.get() {
+        return Ok(engine.clone());
+    }
+    let config = onda_safety::EngineConfig { require_redundancy, ..Default::default() };
+    let engine = onda_safety::Engine::builtin()
+        .map_err(|e| anyhow::anyhow!("the safety engine could not start: {e}"))?
+        .with_config(config);
+    Ok(cell.get_or_init(|| Arc::new(engine)).clone())
 }

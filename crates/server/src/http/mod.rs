@@ -2,6 +2,7 @@
 //! they extract, call `domain`, and shape the answer.
 
 pub mod auth;
+pub mod chat;
 pub mod error;
 pub mod extract;
 pub mod family;
@@ -40,6 +41,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(auth::routes())
+        .merge(chat::routes())
         .merge(family::routes())
         .merge(health::routes())
         .merge(openapi::routes());

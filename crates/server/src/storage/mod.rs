@@ -8,6 +8,7 @@ mod accounts;
 mod audit;
 mod children;
 mod consent;
+mod conversation;
 mod family;
 mod jobs;
 pub mod testing;
@@ -16,6 +17,7 @@ pub use accounts::*;
 pub use audit::*;
 pub use children::*;
 pub use consent::*;
+pub use conversation::*;
 pub use jobs::*;
 
 use std::path::{Path, PathBuf};

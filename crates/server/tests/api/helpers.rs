@@ -51,6 +51,15 @@ impl TestApp {
 
     /// Starts with extra configuration variables (for example `("RATE_LIMIT_ENABLED", "false")`).
     pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> Self {
+        Self::spawn_with_replies(backend, vars, None).await
+    }
+
+    /// Starts with extra configuration and this source of the buddy's replies (a scripted fake model).
+    pub async fn spawn_with_replies(
+        backend: Backend,
+        vars: &[(&str, &str)],
+        replies: Option<Arc<dyn onda::domain::conversation::ReplySource>>,
+    ) -> Self {
         let db = TestDatabase::new(backend).await;
         let data = tempfile::tempdir().expect("temporary data directory");
         let mut all: Vec<(String, String)> = vec![
@@ -65,6 +74,7 @@ impl TestApp {
         let mut ctx = Context::open(Arc::new(config), bound).await.expect("context opens");
         let clock = ManualClock::new(1_790_000_000_000);
         ctx.clock = clock.clone();
+        ctx.replies = replies;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server_ctx = ctx.clone();
         let server = tokio::spawn(async move {

@@ -3,6 +3,8 @@
 mod helpers;
 
 mod accounts;
+mod chat;
+mod chat_storage;
 mod family;
 mod family_pages;
 mod operations;
