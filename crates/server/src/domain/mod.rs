@@ -50,14 +50,19 @@ impl Context {
         let mailer: Arc<dyn Mailer> = Arc::new(OutboxMailer::new(config.outbox_dir()));
         let base_url = config.public_base_url(bound);
         let safety = safety_engine(config.safety_layer_redundancy)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // The embedded local model joins the router when the models crate provides it.
+        let router =
+            crate::providers::chat::router::ChatRouter::from_config(&config, Vec::new(), clock.clone())
+                .map_err(|e| anyhow::anyhow!("the chat providers could not start: {e}"))?;
         Ok(Self {
             config,
             store,
-            clock: Arc::new(SystemClock),
+            clock,
             mailer,
             base_url: base_url.into(),
             safety,
-            replies: None,
+            replies: Some(Arc::new(router)),
             chat_gate: Arc::default(),
         })
     }

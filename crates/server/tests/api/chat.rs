@@ -25,6 +25,7 @@ backend_tests!(
     history_pages_this_kid_sessions_messages,
     only_a_kid_session_with_consent_may_chat,
     the_terminal_chat_runs_the_same_conversation,
+    cloud_replies_need_cloud_consent_and_never_see_the_name,
 );
 
 const MINUTE: i64 = 60_000;
@@ -114,10 +115,15 @@ async fn family(backend: Backend, vars: &[(&str, &str)]) -> Family {
     let provider = Arc::new(ScriptedProvider::instant(REPLY));
     let source = Arc::new(ProviderSource(provider.clone()));
     let app = TestApp::spawn_with_replies(backend, vars, Some(source)).await;
+    family_in(app, provider, false).await
+}
+
+/// The same family in an app whose replies come from the configured providers.
+async fn family_in(app: TestApp, provider: Arc<ScriptedProvider>, cloud_ai: bool) -> Family {
     let parent = TestApp::new_client();
     let email = "chat@example.com";
     app.sign_up_verified(&parent, email).await;
-    let consent = json!({ "privacyPolicyVersion": "2.0", "termsVersion": "2.0", "cloudAi": false });
+    let consent = json!({ "privacyPolicyVersion": "2.0", "termsVersion": "2.0", "cloudAi": cloud_ai });
     assert_eq!(app.post(&parent, "/api/consent", consent).await.status(), 200);
     assert_eq!(app.put(&parent, "/api/pin", json!({ "pin": "2468" })).await.status(), 204);
     let child: Value = app
@@ -658,4 +664,35 @@ async fn the_terminal_chat_runs_the_same_conversation(backend: Backend) {
     let (ok, _, err) =
         terminal_chat(&f.app, &["--child", "Mia", "--family-email", "chat@example.com"], "hi\n").await;
     assert!(!ok && err.contains("consent"), "{err}");
+}
+
+/// The production path: the router built from the configuration (here a fake OpenAI server) answers,
+/// only with the family's cloud-AI consent, and the cloud never sees the child's name.
+async fn cloud_replies_need_cloud_consent_and_never_see_the_name(backend: Backend) {
+    use onda::providers::chat::testing::{FakeChatServer, FakeReply};
+    let cloud = FakeChatServer::openai().await;
+    cloud.always(FakeReply::Deltas(vec!["Hi Qu".into(), "inn! Octopuses have three hearts.".into()]));
+    let vars: Vec<(String, String)> = cloud.env_vars();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    // Without cloud consent nothing leaves the machine (and no local model is configured here).
+    let app = TestApp::spawn_with(backend, &vars).await;
+    let f = family_in(app, Arc::new(ScriptedProvider::default()), false).await;
+    let events = f.say("Tell me about octopuses, I'm Mia").await;
+    assert_eq!(cloud.request_count(), 0, "no cloud call without consent");
+    assert!(!reply_text(&events).contains("three hearts"));
+    assert_eq!(done(&events)["level"], 0);
+
+    // With cloud consent the fake answers through the router.
+    let app = TestApp::spawn_with(backend, &vars).await;
+    let f = family_in(app, Arc::new(ScriptedProvider::default()), true).await;
+    let events = f.say("Tell me about octopuses, I'm Mia").await;
+    let text = reply_text(&events);
+    assert!(text.contains("three hearts"), "{text}");
+    assert!(text.contains("Hi Mia!") && !text.contains("Quinn"), "the pseudonym is mapped back: {text}");
+    assert_eq!(done(&events)["provider"], "openai");
+    let requests = cloud.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = requests[0].body.to_string();
+    assert!(!sent.contains("Mia"), "the child's name never reaches the cloud");
 }

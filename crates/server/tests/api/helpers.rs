@@ -54,7 +54,8 @@ impl TestApp {
         Self::spawn_with_replies(backend, vars, None).await
     }
 
-    /// Starts with extra configuration and this source of the buddy's replies (a scripted fake model).
+    /// Starts with extra configuration and this source of the buddy's replies (a scripted fake model);
+    /// `None` keeps the provider router the configuration builds.
     pub async fn spawn_with_replies(
         backend: Backend,
         vars: &[(&str, &str)],
@@ -74,7 +75,9 @@ impl TestApp {
         let mut ctx = Context::open(Arc::new(config), bound).await.expect("context opens");
         let clock = ManualClock::new(1_790_000_000_000);
         ctx.clock = clock.clone();
-        ctx.replies = replies;
+        if replies.is_some() {
+            ctx.replies = replies;
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server_ctx = ctx.clone();
         let server = tokio::spawn(async move {

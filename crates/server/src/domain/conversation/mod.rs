@@ -668,7 +668,7 @@ impl ChatTurn<'_> {
         let mut model = None;
 
         let opened = match ctx.replies.clone() {
-            Some(source) => source.open(request, cloud_allowed).await.map_err(Some),
+            Some(source) => source.open(request, &child.display_name, cloud_allowed).await.map_err(Some),
             None => Err(None),
         };
         let ending = match opened {
@@ -757,7 +757,12 @@ impl ChatTurn<'_> {
                     }
                     None => tracing::warn!(child_id = %child.id, "no reply source is configured"),
                 }
-                if err.is_some() { Ending::Failed } else { Ending::Complete }
+                // No provider may answer this child at all (none configured, or only cloud ones
+                // without consent): that is "no model", not a failure worth asking again for.
+                match err {
+                    Some(ProviderError::NotConfigured) | None => Ending::Complete,
+                    Some(_) => Ending::Failed,
+                }
             }
         };
 

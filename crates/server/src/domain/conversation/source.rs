@@ -25,11 +25,31 @@ impl fmt::Debug for OpenedReply {
 }
 
 /// Opens a reply for the conversation. `cloud_allowed` is the family's cloud-AI consent: without it, a
-/// request must never leave the machine. An error means nothing was generated (the source has already
-/// tried its fallbacks).
+/// request must never leave the machine. `child_first_name` lets a cloud-bound request be scrubbed of
+/// the child's name. An error means nothing was generated (the source has already tried its fallbacks).
 #[async_trait::async_trait]
 pub trait ReplySource: Send + Sync + fmt::Debug {
-    async fn open(&self, request: ChatRequest, cloud_allowed: bool) -> Result<OpenedReply, ProviderError>;
+    async fn open(
+        &self,
+        request: ChatRequest,
+        child_first_name: &str,
+        cloud_allowed: bool,
+    ) -> Result<OpenedReply, ProviderError>;
+}
+
+/// The provider router is the production reply source: configured order, consent gating, scrubbing of
+/// the child's name and PII before cloud calls, fall-over and circuit breakers.
+#[async_trait::async_trait]
+impl ReplySource for crate::providers::chat::router::ChatRouter {
+    async fn open(
+        &self,
+        request: ChatRequest,
+        child_first_name: &str,
+        cloud_allowed: bool,
+    ) -> Result<OpenedReply, ProviderError> {
+        let opened = self.open_stream(request, child_first_name, cloud_allowed).await?;
+        Ok(OpenedReply { provider: opened.provider, model: opened.model, deltas: opened.stream })
+    }
 }
 
 /// One provider as a reply source; a cloud provider is refused without cloud consent.
@@ -38,7 +58,12 @@ pub struct ProviderSource(pub Arc<dyn ChatProvider>);
 
 #[async_trait::async_trait]
 impl ReplySource for ProviderSource {
-    async fn open(&self, request: ChatRequest, cloud_allowed: bool) -> Result<OpenedReply, ProviderError> {
+    async fn open(
+        &self,
+        request: ChatRequest,
+        _child_first_name: &str,
+        cloud_allowed: bool,
+    ) -> Result<OpenedReply, ProviderError> {
         if self.0.is_cloud() && !cloud_allowed {
             return Err(ProviderError::NotConfigured);
         }
