@@ -5,11 +5,13 @@
 //!
 //! This crate knows nothing of families, storage or HTTP serving.
 
+pub mod chat;
 pub mod embed;
 pub mod fetch;
 
 mod error;
 
+pub use chat::{ChatModel, Generation, GenerationParams, Message, PromptCache, Role, StopReason};
 pub use embed::Embedder;
 pub use error::{Error, Result};
 pub use fetch::{

@@ -7,7 +7,6 @@ use std::time::Instant;
 use onda_models::Embedder;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[i]
 }
@@ -40,7 +39,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         times.sort_by(f64::total_cmp);
         let median = percentile(&times, 0.5);
-        #[allow(clippy::cast_precision_loss)]
         let per_token = median / tokens as f64;
         println!(
             "{name:<18} {tokens:>7} {median:>10.2} {:>10.2} {per_token:>12.3}",

@@ -72,7 +72,12 @@ impl Reporter {
 
     pub(crate) fn finish(self, message: &str) {
         match self {
-            Reporter::Bar(bar) => bar.finish_with_message(message.to_string()),
+            Reporter::Bar(bar) => {
+                if let Ok(style) = ProgressStyle::with_template("{msg}") {
+                    bar.set_style(style);
+                }
+                bar.finish_with_message(message.to_string());
+            }
             Reporter::Lines { .. } => eprintln!("{message}"),
             Reporter::Silent => {}
         }
