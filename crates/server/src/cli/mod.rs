@@ -159,6 +159,11 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     // Seed after binding, so the sign-in link names the real port (also with `--bind 127.0.0.1:0`).
     config.bind = listener.local_addr()?;
     if args.demo {
+        // The demo runs the embedded models: fetch what is missing (verified, cached), but serve anyway
+        // when that is impossible (offline): the buddy then says it cannot think right now.
+        if let Err(err) = models::fetch(config.clone(), None).await {
+            tracing::warn!("the default models could not be fetched ({err:#}); serving without them");
+        }
         family::seed_demo_if_possible(&config).await?;
     }
     crate::launch(config, listener, shutdown_signal()).await

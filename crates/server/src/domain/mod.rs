@@ -51,10 +51,10 @@ impl Context {
         let base_url = config.public_base_url(bound);
         let safety = safety_engine(config.safety_layer_redundancy)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        // The embedded local model joins the router when the models crate provides it.
-        let router =
-            crate::providers::chat::router::ChatRouter::from_config(&config, Vec::new(), clock.clone())
-                .map_err(|e| anyhow::anyhow!("the chat providers could not start: {e}"))?;
+        let local: Vec<_> =
+            crate::providers::chat::local::LocalProvider::from_config(&config).await.into_iter().collect();
+        let router = crate::providers::chat::router::ChatRouter::from_config(&config, local, clock.clone())
+            .map_err(|e| anyhow::anyhow!("the chat providers could not start: {e}"))?;
         Ok(Self {
             config,
             store,

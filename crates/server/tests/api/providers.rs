@@ -412,3 +412,50 @@ async fn an_unreachable_provider_is_a_connect_failure_and_falls_over() {
     assert_eq!(opened.provider, ProviderName::Anthropic);
     drop(openai);
 }
+
+/// The embedded model as a provider, for real: `./scripts/test` fetches it into the models folder first.
+/// Without the file (a plain `cargo test` on a fresh machine) the test says so and checks nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_model_streams_a_reply_and_stops_when_no_one_listens() {
+    use onda::providers::chat::local::{LocalProvider, model_path};
+    let config = Config::from_vars(std::env::vars()).expect("configuration");
+    let path = model_path(&config);
+    if !path.is_file() {
+        eprintln!("skipped: no local model at {} (run `onda models fetch`)", path.display());
+        return;
+    }
+    let provider = tokio::task::spawn_blocking(move || LocalProvider::load(&path))
+        .await
+        .expect("load task")
+        .expect("the local model loads");
+    assert_eq!(provider.name(), ProviderName::Local);
+    assert!(!provider.is_cloud());
+    let request = ChatRequest {
+        messages: vec![
+            ChatMessage::new(ChatRole::System, "You are a friendly robot. Answer in one short sentence."),
+            ChatMessage::new(ChatRole::User, "What colour is the sky on a sunny day?"),
+        ],
+        max_tokens: 24,
+        temperature: 0.0,
+    };
+    let mut stream = provider.stream(request.clone()).await.expect("stream opens");
+    let mut text = String::new();
+    while let Some(delta) = stream.next().await {
+        text.push_str(&delta.expect("delta"));
+    }
+    assert!(!text.trim().is_empty(), "the model said something");
+    // A second request with the same system prompt reuses its computed prefix and answers the same
+    // (greedy decoding).
+    let mut again = String::new();
+    let mut stream = provider.stream(request.clone()).await.expect("stream opens");
+    while let Some(delta) = stream.next().await {
+        again.push_str(&delta.expect("delta"));
+    }
+    assert_eq!(text, again);
+    // Dropping the stream after the first delta ends the generation instead of blocking the model.
+    let mut stream = provider.stream(request.clone()).await.expect("stream opens");
+    assert!(stream.next().await.is_some());
+    drop(stream);
+    let mut stream = provider.stream(request).await.expect("the model is free again");
+    assert!(stream.next().await.is_some());
+}

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use futures::Stream;
 
 pub mod anthropic;
+pub mod local;
 pub mod openai;
 pub mod pii;
 pub mod router;
