@@ -412,7 +412,7 @@ fn digit_runs(text: &str, found: &mut Vec<(usize, usize, PiiKind)>) {
         let counting = is_consecutive(&digits);
         let phone_shape =
             if groups <= 1 { (10..=13).contains(&n) || (plus && n >= 8) } else { (7..=15).contains(&n) };
-        if phone_shape && !looks_like_date && !decimal && !counting {
+        if phone_shape && !looks_like_date && !decimal && !counting && !is_public_helpline(&digits) {
             found.push((span_start, last_digit_end, PiiKind::Phone));
         }
     }
@@ -439,10 +439,39 @@ pub fn luhn(digits: &[u8]) -> bool {
     !digits.is_empty() && sum.is_multiple_of(10)
 }
 
+/// Public helplines for children and people in crisis. They are nobody's personal information, and a
+/// reply that gives one must never be cut off as if it leaked a phone number.
+const PUBLIC_HELPLINES: &[&str] = &[
+    "08001111",    // Childline (UK)
+    "116123",      // Samaritans (UK and Ireland)
+    "08088025544", // Samaritans Wales (Welsh)
+    "18002738255", // the former US National Suicide Prevention Lifeline
+    "18004224453", // Childhelp National Child Abuse Hotline (US)
+    "741741",      // Crisis Text Line (US)
+    "85258",       // Shout (UK)
+];
+
+/// `digits` are digit values (0-9), as the detector collects them.
+fn is_public_helpline(digits: &[u8]) -> bool {
+    let text: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+    // "+44 800 1111" is the international form of the UK's "0800 1111".
+    let digits = text.strip_prefix("44").unwrap_or(&text);
+    PUBLIC_HELPLINES.contains(&digits)
+        || PUBLIC_HELPLINES.iter().any(|h| h.strip_prefix('0').is_some_and(|national| national == digits))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::normalize::light;
+
+    #[test]
+    fn public_helplines_are_not_personal_phone_numbers() {
+        for t in ["call Childline on 0800 1111", "call 0800-1111", "1-800-422-4453", "+44 800 1111"] {
+            assert!(!kinds(t).iter().any(|(_, k)| *k == PiiKind::Phone), "{t}");
+        }
+        assert!(kinds("call me on 0800 1112").iter().any(|(_, k)| *k == PiiKind::Phone));
+    }
 
     fn kinds(text: &str) -> Vec<(String, PiiKind)> {
         PiiDetector::new()
