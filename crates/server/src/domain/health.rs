@@ -7,13 +7,15 @@
 //! secret. Error causes go to the log; the report carries only a fixed, safe sentence.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::config::{Config, ProviderName};
+use crate::providers::chat::anthropic::AnthropicSettings;
+use crate::providers::chat::local;
+use crate::providers::chat::openai::OpenAiSettings;
 use crate::providers::email::Mailer;
 use crate::storage::{Pool, Store};
 
@@ -298,9 +300,10 @@ pub fn check_safety(config: &Config) -> Check {
 pub fn check_ai(config: &Config) -> Check {
     let started = Instant::now();
     let local = local_model_file(config);
+    // The same rules the provider router uses to decide which providers exist.
     let configured = |p: ProviderName| match p {
-        ProviderName::Openai => config.openai_api_key.is_some(),
-        ProviderName::Anthropic => config.anthropic_api_key.is_some(),
+        ProviderName::Openai => OpenAiSettings::from_config(config, Duration::ZERO).is_some(),
+        ProviderName::Anthropic => AnthropicSettings::from_config(config, Duration::ZERO).is_some(),
         ProviderName::Local => local.is_some(),
     };
     let mut order: Vec<ProviderName> = Vec::new();
@@ -349,23 +352,10 @@ pub fn check_ai(config: &Config) -> Check {
     )
 }
 
-/// The file name (never the full path) of the local chat model, when one is present: `ONDA_LOCAL_MODEL`
-/// (absolute, or relative to the models folder), else any `.gguf` file in `ONDA_MODELS_DIR`.
+/// The file name (never the full path) of the local chat model the router loads, when it is present.
 fn local_model_file(config: &Config) -> Option<String> {
-    let file_name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().to_string());
-    if let Some(model) = &config.local_model {
-        let candidates = [model.clone(), config.models_dir.join(model)];
-        return candidates.iter().find(|p| p.is_file()).and_then(|p| file_name(p));
-    }
-    let mut found: Vec<String> = std::fs::read_dir(&config.models_dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("gguf")))
-        .filter_map(|p| file_name(&p))
-        .collect();
-    found.sort();
-    found.into_iter().next()
+    let path = local::model_path(config);
+    path.is_file().then(|| path.file_name().map(|n| n.to_string_lossy().to_string())).flatten()
 }
 
 /// Text-to-speech: Cartesia when its key is set, else local synthesis. Not built yet.
