@@ -7,6 +7,7 @@
 //! secret. Error causes go to the log; the report carries only a fixed, safe sentence.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -14,7 +15,6 @@ use serde_json::{Map, Value, json};
 
 use crate::config::{Config, ProviderName};
 use crate::providers::chat::anthropic::AnthropicSettings;
-use crate::providers::chat::local;
 use crate::providers::chat::openai::OpenAiSettings;
 use crate::providers::email::Mailer;
 use crate::storage::{Pool, Store};
@@ -352,10 +352,23 @@ pub fn check_ai(config: &Config) -> Check {
     )
 }
 
-/// The file name (never the full path) of the local chat model the router loads, when it is present.
+/// The file name (never the full path) of the local chat model, when one is present: `ONDA_LOCAL_MODEL`
+/// (absolute, or relative to the models folder), else any `.gguf` file in `ONDA_MODELS_DIR`.
 fn local_model_file(config: &Config) -> Option<String> {
-    let path = local::model_path(config);
-    path.is_file().then(|| path.file_name().map(|n| n.to_string_lossy().to_string())).flatten()
+    let file_name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().to_string());
+    if let Some(model) = &config.local_model {
+        let candidates = [model.clone(), config.models_dir.join(model)];
+        return candidates.iter().find(|p| p.is_file()).and_then(|p| file_name(p));
+    }
+    let mut found: Vec<String> = std::fs::read_dir(&config.models_dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("gguf")))
+        .filter_map(|p| file_name(&p))
+        .collect();
+    found.sort();
+    found.into_iter().next()
 }
 
 /// Text-to-speech: Cartesia when its key is set, else local synthesis. Not built yet.
