@@ -129,3 +129,33 @@ impl Embedder {
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
+
+/// The safety engine's layer 2 reads embeddings through this trait (the engine itself does no IO).
+impl onda_safety::TextEmbedder for Embedder {
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    fn embed(&self, texts: &[&str]) -> std::result::Result<Vec<Vec<f32>>, String> {
+        Embedder::embed(self, texts).map_err(|e| e.to_string())
+    }
+}
+
+/// The safety engine's learned scorer over the default embedding model and the built-in head, or None
+/// when the model has not been fetched (`onda models fetch`).
+pub fn default_safety_scorer() -> Result<Option<onda_safety::EmbeddingScorer<Embedder>>> {
+    safety_scorer(&default_models_dir())
+}
+
+/// The safety engine's learned scorer over the embedding model in `models_dir` and the built-in head, or
+/// None when the model is not there.
+pub fn safety_scorer(models_dir: &Path) -> Result<Option<onda_safety::EmbeddingScorer<Embedder>>> {
+    let dir = models_dir.join(EMBEDDING_MODEL_DIR);
+    if !dir.join("model.safetensors").is_file() {
+        return Ok(None);
+    }
+    let embedder = Embedder::load(&dir)?;
+    let head = onda_safety::EmbeddingHead::builtin().map_err(|e| Error::Invalid(e.to_string()))?;
+    let scorer = onda_safety::EmbeddingScorer::new(embedder, head).map_err(|e| Error::Invalid(e.to_string()))?;
+    Ok(Some(scorer))
+}

@@ -19,9 +19,29 @@ pub enum ScorerError {
     Failed(String),
 }
 
+/// What a learned scorer says about one message.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LearnedScores {
+    /// Per-category scores on the policy's scale (see [`policy::score_level`]).
+    pub categories: CategoryScores,
+    /// How unsafe the message is overall, in [0, 1], when the scorer has an overall view.
+    pub overall: Option<f32>,
+}
+
+impl From<CategoryScores> for LearnedScores {
+    fn from(categories: CategoryScores) -> Self {
+        Self { categories, overall: None }
+    }
+}
+
 /// Layer 2: a learned model giving per-category scores in [0, 1].
 pub trait LearnedScorer: Send + Sync {
-    fn score(&self, text: &str, ctx: &Context) -> Result<CategoryScores, ScorerError>;
+    fn score(&self, text: &str, ctx: &Context) -> Result<LearnedScores, ScorerError>;
+
+    /// The overall unsafe score from the rules' score and this scorer's view. By default the larger.
+    fn combine(&self, rules_score: f32, learned: &LearnedScores) -> f32 {
+        learned.overall.map_or(rules_score, |o| rules_score.max(o))
+    }
 }
 
 /// How the engine runs.
@@ -42,6 +62,9 @@ pub struct EngineConfig {
     /// The highest level the lexical model may give on its own (it adds evidence; the rules and the
     /// embedding scorer decide the crisis level).
     pub lexical_max_level: u8,
+    /// The highest level the learned scorer may give on its own. Its strong score needs a signal whose
+    /// precision was at least 0.97 on the validation data, so it may reach the crisis level.
+    pub learned_max_level: u8,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +76,7 @@ impl Default for EngineConfig {
             turn_decay: 0.75,
             learned_weight: 0.5,
             lexical_max_level: 3,
+            learned_max_level: 4,
         }
     }
 }
@@ -292,20 +316,39 @@ impl Engine {
             overall = Some(lex.overall);
         }
 
+        // The rules' overall score (with the lexical model), before layer 2: the learned scorer's
+        // calibration was fitted on exactly this score.
+        let rules_score = {
+            let ruled = policy::unsafe_score(f.level.min(4), scores.iter());
+            match overall {
+                Some(p) => {
+                    let a = self.config.learned_weight.clamp(0.0, 1.0);
+                    ((1.0 - a) * ruled + a * p).clamp(0.0, 1.0)
+                }
+                None => ruled,
+            }
+        };
+
         // Layer 2.
+        let mut learned_view = None;
         if let Some(scorer) = &self.scorer {
             match scorer.score(text, ctx) {
                 Ok(learned) => {
-                    for (c, s) in learned.iter() {
-                        let level = policy::score_level(c, s, ctx.role);
-                        if level > f.level {
+                    for (c, s) in learned.categories.iter() {
+                        let level = policy::score_level(c, s, ctx.role).min(self.config.learned_max_level);
+                        if level >= 2 && level > f.level {
                             f.level = level;
                         }
                         if level >= 2 {
-                            f.drivers.push((c, level, format!("the learned model rates it as {}", c.name())));
+                            f.drivers.push((
+                                c,
+                                level,
+                                format!("the learned model rates it as {}", c.name().replace('_', " ")),
+                            ));
                         }
                     }
-                    scores = scores.max(&learned);
+                    scores = scores.max(&learned.categories);
+                    learned_view = Some(learned);
                 }
                 Err(_) if self.config.require_redundancy => return Err("safety check failed"),
                 Err(_) => {}
@@ -329,15 +372,9 @@ impl Engine {
         Ok(Verdict {
             level,
             action: policy::action(level, ctx.role, top, pii_only),
-            unsafe_score: {
-                let ruled = policy::unsafe_score(level, scores.iter());
-                match overall {
-                    Some(p) => {
-                        let a = self.config.learned_weight.clamp(0.0, 1.0);
-                        ((1.0 - a) * ruled + a * p).clamp(0.0, 1.0)
-                    }
-                    None => ruled,
-                }
+            unsafe_score: match (&self.scorer, &learned_view) {
+                (Some(scorer), Some(learned)) => scorer.combine(rules_score, learned).clamp(0.0, 1.0),
+                _ => rules_score,
             },
             categories: scores,
             pii: f.pii,

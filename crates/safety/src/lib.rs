@@ -15,6 +15,7 @@
 //! assert_eq!(assess("I killed it on my spelling test!", &Context::child()).level, 0);
 //! ```
 
+pub mod embedding;
 pub mod engine;
 pub mod eval;
 pub mod evasion;
@@ -27,7 +28,8 @@ pub mod types;
 
 use std::sync::OnceLock;
 
-pub use engine::{Engine, EngineConfig, EngineError, LearnedScorer, RuleFindings, ScorerError};
+pub use embedding::{EmbeddingHead, EmbeddingScorer, TextEmbedder};
+pub use engine::{Engine, EngineConfig, EngineError, LearnedScorer, LearnedScores, RuleFindings, ScorerError};
 pub use lexicon::Lexicons;
 pub use types::{Action, Category, CategoryScores, Context, PiiKind, PiiSpan, Role, Turn, Verdict};
 

@@ -4,35 +4,35 @@ use std::time::Duration;
 
 use onda_safety::{
     Action, Category, CategoryScores, Context, Engine, EngineConfig, LearnedScorer, Lexicons, Role,
-    ScorerError, Turn, assess,
+    LearnedScores, ScorerError, Turn, assess,
 };
 
 struct Panicking;
 impl LearnedScorer for Panicking {
-    fn score(&self, _: &str, _: &Context) -> Result<CategoryScores, ScorerError> {
+    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         panic!("scorer bug")
     }
 }
 
 struct Failing;
 impl LearnedScorer for Failing {
-    fn score(&self, _: &str, _: &Context) -> Result<CategoryScores, ScorerError> {
+    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         Err(ScorerError::Unavailable("model not fetched".into()))
     }
 }
 
 struct Fixed(Category, f32);
 impl LearnedScorer for Fixed {
-    fn score(&self, _: &str, _: &Context) -> Result<CategoryScores, ScorerError> {
+    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         let mut s = CategoryScores::new();
         s.set(self.0, self.1);
-        Ok(s)
+        Ok(s.into())
     }
 }
 
 struct Slow;
 impl LearnedScorer for Slow {
-    fn score(&self, _: &str, _: &Context) -> Result<CategoryScores, ScorerError> {
+    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         std::thread::sleep(Duration::from_millis(30));
         Ok(CategoryScores::new())
     }

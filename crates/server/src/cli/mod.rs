@@ -144,7 +144,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Admin { action: AdminAction::Create { email, role, password } } => {
             family::admin_create(config, &email, &role, password).await
         }
-        Command::Safety { action } => tokio::task::spawn_blocking(move || safety::run(action)).await?,
+        Command::Safety { action } => {
+            let models_dir = config.models_dir.clone();
+            tokio::task::spawn_blocking(move || safety::run(action, &models_dir)).await?
+        }
         Command::Models { action: ModelsAction::Fetch { only } } => models::fetch(config, only).await,
     }
 }

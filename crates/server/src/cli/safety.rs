@@ -61,8 +61,10 @@ pub fn classify(engine: &Engine, input: impl BufRead, mut output: impl Write) ->
     Ok(())
 }
 
-pub fn run(action: SafetyAction) -> anyhow::Result<()> {
-    let engine = Engine::builtin().context("building the safety engine")?;
+/// Runs a safety command with the engine the server runs (with the embedding head when the model is in
+/// `models_dir`).
+pub fn run(action: SafetyAction, models_dir: &std::path::Path) -> anyhow::Result<()> {
+    let engine = crate::domain::safety_engine(true, models_dir)?;
     match action {
         SafetyAction::Classify => classify(&engine, std::io::stdin().lock(), std::io::stdout().lock()),
         SafetyAction::Eval { files, json } => {

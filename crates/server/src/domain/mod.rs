@@ -49,7 +49,7 @@ impl Context {
             .map_err(|e| anyhow::anyhow!("opening the {} database failed: {e:#}", location.backend_name()))?;
         let mailer: Arc<dyn Mailer> = Arc::new(OutboxMailer::new(config.outbox_dir()));
         let base_url = config.public_base_url(bound);
-        let safety = safety_engine(config.safety_layer_redundancy)?;
+        let safety = safety_engine(config.safety_layer_redundancy, &config.models_dir)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let local: Vec<_> =
             crate::providers::chat::local::LocalProvider::from_config(&config).await.into_iter().collect();
@@ -75,7 +75,7 @@ impl Context {
 /// The safety engine with the built-in lexicons. Compiling them takes a moment, so the engine is built
 /// once per process (and per redundancy setting) and shared. A failure stops start-up: Onda never runs
 /// without its safety check.
-pub fn safety_engine(require_redundancy: bool) -> anyhow::Result<Arc<onda_safety::Engine>> {
+pub fn safety_engine(require_redundancy: bool, models_dir: &std::path::Path) -> anyhow::Result<Arc<onda_safety::Engine>> {
     use std::sync::OnceLock;
     static STRICT: OnceLock<Arc<onda_safety::Engine>> = OnceLock::new();
     static LENIENT: OnceLock<Arc<onda_safety::Engine>> = OnceLock::new();
@@ -84,7 +84,17 @@ pub fn safety_engine(require_redundancy: bool) -> anyhow::Result<Arc<onda_safety
         return Ok(engine.clone());
     }
     let config = onda_safety::EngineConfig { require_redundancy, ..Default::default() };
-    let engine = onda_safety::Engine::builtin()
+    // Layer 2's embedding head runs when the embedding model has been fetched; without it the rules and
+    // the lexical model still run (health reports the difference).
+    let scorer: Option<Box<dyn onda_safety::LearnedScorer>> = match onda_models::safety_scorer(models_dir) {
+        Ok(Some(scorer)) => Some(Box::new(scorer)),
+        Ok(None) => {
+            tracing::warn!(models_dir = %models_dir.display(), "the embedding model is missing: safety layer 2 runs the lexical model only (run `onda models fetch`)");
+            None
+        }
+        Err(e) => anyhow::bail!("the safety engine's embedding model could not load: {e}"),
+    };
+    let engine = onda_safety::Engine::new(onda_safety::Lexicons::builtin(), scorer)
         .map_err(|e| anyhow::anyhow!("the safety engine could not start: {e}"))?
         .with_config(config);
     Ok(cell.get_or_init(|| Arc::new(engine)).clone())

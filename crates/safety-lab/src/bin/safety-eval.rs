@@ -1,6 +1,7 @@
-//! Evaluates the safety engine (layer 1, built-in lexicons) on datasets in the shared JSONL format.
+//! Evaluates the safety engine as it ships (rules, lexical model and, when the embedding model has been
+//! fetched, the embedding head) on datasets in the shared JSONL format.
 //!
-//! `cargo run -p onda-safety --release --bin safety-eval -- [--json] [--evasion] FILE...`
+//! `cargo run -p onda-safety-lab --release --bin safety-eval -- [--json] [--evasion] [--no-embedding] FILE...`
 //!
 //! `--evasion` also measures the flagged rate of the unsafe rows rewritten with leetspeak, homoglyphs,
 //! zero-width characters and spaced or dotted letters.
@@ -12,7 +13,7 @@ use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
-use onda_safety::Engine;
+use onda_safety::{Engine, LearnedScorer, Lexicons};
 use onda_safety::eval::{evaluate, evaluate_evasion, read_rows};
 
 fn main() -> ExitCode {
@@ -21,18 +22,23 @@ fn main() -> ExitCode {
     let mut files = Vec::new();
     let mut learned_weight = None;
     let mut no_lexical = false;
+    let mut no_embedding = false;
     let mut markdown: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--learned-weight" => learned_weight = args.next().and_then(|v| v.parse::<f32>().ok()),
-            "--rules-only" => no_lexical = true,
+            "--rules-only" => {
+                no_lexical = true;
+                no_embedding = true;
+            }
+            "--no-embedding" => no_embedding = true,
             "--markdown" => markdown = args.next(),
             "--json" => json = true,
             "--evasion" => evasion = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: safety-eval [--json] [--evasion] [--markdown FILE] [--rules-only] [--learned-weight W] FILE..."
+                    "usage: safety-eval [--json] [--evasion] [--markdown FILE] [--rules-only] [--no-embedding] [--learned-weight W] FILE..."
                 );
                 return ExitCode::SUCCESS;
             }
@@ -43,7 +49,22 @@ fn main() -> ExitCode {
         eprintln!("usage: safety-eval [--json] [--evasion] FILE...");
         return ExitCode::from(2);
     }
-    let engine = match Engine::builtin() {
+    let scorer: Option<Box<dyn LearnedScorer>> = if no_embedding {
+        None
+    } else {
+        match onda_models::default_safety_scorer() {
+            Ok(Some(scorer)) => Some(Box::new(scorer)),
+            Ok(None) => {
+                eprintln!("note: the embedding model is not fetched (onda models fetch): rules and lexical model only");
+                None
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let engine = match Engine::new(Lexicons::builtin(), scorer) {
         Ok(engine) => {
             let mut config = engine.config().clone();
             if let Some(w) = learned_weight {

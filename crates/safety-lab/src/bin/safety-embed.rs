@@ -1,0 +1,48 @@
+//! Embeds datasets into the cache: `cargo run -p onda-safety-lab --release --bin safety-embed -- FILE...`.
+//! Prints each cache file's path.
+
+use std::process::ExitCode;
+
+use onda_models::Embedder;
+use onda_models::fetch::{EMBEDDING_MODEL, FetchOptions, fetch};
+use onda_safety::eval::read_rows;
+use onda_safety_lab::cache::embed_all;
+
+fn main() -> ExitCode {
+    let files: Vec<String> = std::env::args().skip(1).collect();
+    // Fetch the model when it is missing (checksummed, like `onda models fetch`).
+    let options = FetchOptions::from_env();
+    if let Err(e) = fetch(&EMBEDDING_MODEL, &options) {
+        eprintln!("error: fetching the embedding model: {e}");
+        return ExitCode::FAILURE;
+    }
+    let embedder = match Embedder::load_default() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e} (run `onda models fetch`)");
+            return ExitCode::FAILURE;
+        }
+    };
+    for file in &files {
+        let rows = match std::fs::File::open(file).map_err(|e| e.to_string()).and_then(|f| {
+            read_rows(std::io::BufReader::new(f)).map_err(|e| e.to_string())
+        }) {
+            Ok(rows) => rows,
+            Err(e) => {
+                eprintln!("error: {file}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+        let label = std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("data");
+        let started = std::time::Instant::now();
+        match embed_all(&embedder, label, &texts) {
+            Ok(v) => println!("{file}: {} rows in {:.1} s", v.len(), started.elapsed().as_secs_f64()),
+            Err(e) => {
+                eprintln!("error: {file}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,156 @@
+//! Fits the safety engine's embedding head (`crates/safety/model/embedding.bin`):
+//! `cargo run -p onda-safety-lab --release --bin safety-fit-embedding` from the repository root.
+//!
+//! - Prototypes: the project's own examples, never a public set: `crates/safety/data/adult_register.jsonl`
+//!   (adults' register) and `corpus_train.jsonl` (children's register and the assistant), one set each.
+//! - Validation (thresholds and distributions): the project's held-out split and the `dev` set
+//!   toxicchat_train. No eval-only set is read.
+//!
+//! The embeddings are cached in `~/.cache/onda/embeddings`; the model is fetched when missing.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use onda_models::Embedder;
+use onda_models::fetch::{EMBEDDING_MODEL, FetchOptions, fetch};
+use onda_safety::embedding::{Distribution, EmbeddingHead, Prototypes};
+use onda_safety::eval::{Row, average_precision, read_rows};
+use onda_safety::{Category, Context, Engine};
+use onda_safety_lab::cache::embed_all;
+
+/// Neighbours averaged, and how much the nearest safe prototypes count: chosen on toxicchat_train and the
+/// held-out split (k 3, 5, 10, 20; weight 0, 0.5, 1).
+const K: usize = 10;
+const SAFE_WEIGHT: f32 = 0.5;
+
+/// The precision on the validation data at which the signal becomes a mild, moderate and strong score.
+/// Chosen on toxicchat_train: at 0.50 / 0.75 / 0.90 the false-positive rate at level >= 2 went from 5.6%
+/// (rules and lexical model) to 12.7%.
+const PRECISIONS: [f64; 3] = [0.75, 0.9, 0.97];
+
+const PROTOTYPES: [&str; 2] = ["crates/safety/data/adult_register.jsonl", "crates/safety/data/corpus_train.jsonl"];
+const VALIDATION: [&str; 2] = ["crates/safety/data/corpus_heldout.jsonl", "toxicchat_train.jsonl"];
+const OUTPUT: &str = "crates/safety/model/embedding.bin";
+
+type Failure = Box<dyn std::error::Error>;
+
+fn read(path: &Path) -> Result<Vec<Row>, Failure> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(read_rows(std::io::BufReader::new(file)).map_err(|e| format!("{}: {e}", path.display()))?)
+}
+
+fn embed_rows(embedder: &Embedder, path: &Path, rows: &[Row]) -> Result<Vec<Vec<f32>>, Failure> {
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let label = path.file_stem().and_then(|s| s.to_str()).unwrap_or("data");
+    embed_all(embedder, label, &texts)
+}
+
+/// The lowest signal at which the precision of "signal >= threshold" is still at least `target`
+/// (scanning from the top); the highest signal when it never is.
+fn threshold_at_precision(scored: &[(f32, bool)], target: f64) -> f32 {
+    let mut sorted = scored.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut best = sorted.first().map_or(0.0, |s| s.0);
+    let mut positives = 0usize;
+    for (i, (score, label)) in sorted.iter().enumerate() {
+        positives += usize::from(*label);
+        // Only cut between distinct scores.
+        if sorted.get(i + 1).is_some_and(|next| next.0 == *score) {
+            continue;
+        }
+        if positives as f64 / (i + 1) as f64 >= target {
+            best = *score;
+        }
+    }
+    best
+}
+
+fn run() -> Result<(), Failure> {
+    let datasets = std::env::var("ONDA_DATASETS").unwrap_or_else(|_| "../shared/datasets".into());
+    fetch(&EMBEDDING_MODEL, &FetchOptions::from_env())?;
+    let embedder = Embedder::load_default()?;
+
+    let mut sets = Vec::new();
+    for path in PROTOTYPES {
+        let path = Path::new(path);
+        let rows = read(path)?;
+        let vectors = embed_rows(&embedder, path, &rows)?;
+        let mut set = Prototypes::default();
+        for (row, vector) in rows.iter().zip(vectors) {
+            let label = match row.label {
+                Some(true) => match row.category.as_deref().and_then(Category::from_name) {
+                    Some(c) => Some(c),
+                    None => return Err(format!("{}: unsafe row without a known category", path.display()).into()),
+                },
+                Some(false) => None,
+                None => continue,
+            };
+            set.vectors.push(vector);
+            set.labels.push(label);
+        }
+        eprintln!("{}: {} prototypes", path.display(), set.vectors.len());
+        sets.push(set);
+    }
+    let mut head = EmbeddingHead {
+        dimension: embedder.dimension(),
+        k: K,
+        safe_weight: SAFE_WEIGHT,
+        sets,
+        thresholds: [0.0; 3],
+        signal_distribution: Distribution::default(),
+        rules_distribution: Distribution::default(),
+    };
+
+    let rules = Engine::builtin()?;
+    let mut signals: Vec<(f32, bool)> = Vec::new();
+    let mut rules_scores: Vec<(f32, bool)> = Vec::new();
+    for name in VALIDATION {
+        let path = if name.contains('/') { Path::new(name).to_path_buf() } else { Path::new(&datasets).join(name) };
+        let rows = read(&path)?;
+        let vectors = embed_rows(&embedder, &path, &rows)?;
+        for (row, vector) in rows.iter().zip(&vectors) {
+            let Some(label) = row.label else { continue };
+            let ctx = Context { role: row.role.unwrap_or_default(), ..Context::default() };
+            signals.push((head.signal(vector).value, label));
+            rules_scores.push((rules.assess(&row.text, &ctx).unsafe_score, label));
+        }
+        eprintln!("{}: {} rows", path.display(), rows.len());
+    }
+    head.thresholds = PRECISIONS.map(|p| threshold_at_precision(&signals, p));
+    // Keep the thresholds ordered even where precision is not monotonic.
+    head.thresholds[1] = head.thresholds[1].max(head.thresholds[0]);
+    head.thresholds[2] = head.thresholds[2].max(head.thresholds[1]);
+    head.signal_distribution = Distribution::of(&signals.iter().map(|s| s.0).collect::<Vec<_>>());
+    head.rules_distribution = Distribution::of(&rules_scores.iter().map(|s| s.0).collect::<Vec<_>>());
+
+    let combined: Vec<(f32, bool)> = signals
+        .iter()
+        .zip(&rules_scores)
+        .map(|(s, r)| (head.combine(r.0, head.signal_distribution.rank(s.0)), s.1))
+        .collect();
+    let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "validation ({} rows): AUPRC signal {}, rules {}, combined {}; thresholds at precision {PRECISIONS:?}: {:.4} / {:.4} / {:.4}",
+        signals.len(),
+        show(average_precision(&signals)),
+        show(average_precision(&rules_scores)),
+        show(average_precision(&combined)),
+        head.thresholds[0],
+        head.thresholds[1],
+        head.thresholds[2],
+    );
+    let bytes = head.to_bytes();
+    std::fs::write(OUTPUT, &bytes).map_err(|e| format!("{OUTPUT}: {e}"))?;
+    println!("wrote {OUTPUT} ({} bytes)", bytes.len());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

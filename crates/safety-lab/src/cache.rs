@@ -1,0 +1,93 @@
+//! Sentence embeddings of whole datasets, cached on disk so fitting and evaluating do not embed the same
+//! tens of thousands of texts again. A cache file belongs to one content: its name carries a hash of
+//! every text in order, so an edited dataset gets a new file.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use onda_models::Embedder;
+use sha2::{Digest, Sha256};
+
+/// The embedding cache folder: `ONDA_EMBEDDING_CACHE`, or `~/.cache/onda/embeddings`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ONDA_EMBEDDING_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache").join("onda").join("embeddings")
+}
+
+fn content_key(texts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    for text in texts {
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text.as_bytes());
+    }
+    hex::encode(&hash.finalize()[..12])
+}
+
+/// The embeddings of `texts`, in order: read from the cache, or computed (in batches of similar length,
+/// so padding costs little) and stored. `label` names the cache file for people.
+pub fn embed_all(
+    embedder: &Embedder,
+    label: &str,
+    texts: &[&str],
+) -> Result<Vec<Vec<f32>>, Box<dyn std::error::Error>> {
+    let dim = embedder.dimension();
+    let path = cache_dir().join(format!("{label}-{}-{dim}.f32", content_key(texts)));
+    if let Some(cached) = read_cache(&path, texts.len(), dim)? {
+        return Ok(cached);
+    }
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut out = vec![Vec::new(); texts.len()];
+    let started = std::time::Instant::now();
+    for (n, chunk) in order.chunks(32).enumerate() {
+        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+        for (&i, vector) in chunk.iter().zip(embedder.embed(&batch)?) {
+            out[i] = vector;
+        }
+        if n % 50 == 49 {
+            eprintln!(
+                "  {label}: {} of {} embedded ({:.0} s)",
+                (n + 1) * 32,
+                texts.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    write_cache(&path, &out)?;
+    Ok(out)
+}
+
+fn read_cache(path: &Path, rows: usize, dim: usize) -> Result<Option<Vec<Vec<f32>>>, std::io::Error> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    if bytes.len() != rows * dim * 4 {
+        return Ok(None);
+    }
+    let floats: Vec<f32> =
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Ok(Some(floats.chunks(dim).map(<[f32]>::to_vec).collect()))
+}
+
+fn write_cache(path: &Path, vectors: &[Vec<f32>]) -> Result<(), std::io::Error> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    for v in vectors {
+        for x in v {
+            file.write_all(&x.to_le_bytes())?;
+        }
+    }
+    file.flush()?;
+    drop(file);
+    std::fs::rename(tmp, path)
+}

@@ -1,0 +1,456 @@
+//! Layer 2's embedding head: a sentence embedding (all-MiniLM-L6-v2, computed outside this crate behind
+//! [`TextEmbedder`]) compared with labeled prototypes the project wrote. Pure arithmetic, no IO.
+//!
+//! The signal of a message is, for each prototype set (adults' register and children's), the mean cosine
+//! similarity of its `k` nearest unsafe prototypes minus `safe_weight` times that of its `k` nearest safe
+//! ones, summed over the sets. The category is the weighted vote of the nearest unsafe prototypes.
+//! Calibration, fitted by `safety-fit-embedding` on validation data that is never eval-only
+//! (`docs/safety.md` says which):
+//! - three thresholds on the signal, where precision reached 0.75, 0.90 and 0.97, mapped onto the
+//!   policy's mild, moderate and strong scores, so the documented policy table turns them into levels;
+//! - the empirical distributions of the signal and of the rules' score on that data, so the overall unsafe
+//!   score is the mean of the two ranks (each signal counts the same whatever its scale).
+
+use crate::engine::{LearnedScorer, LearnedScores, ScorerError};
+use crate::policy;
+use crate::types::{Category, CategoryScores, Context};
+
+/// Computes sentence embeddings (unit length, one per text, in order). Implemented outside this crate
+/// (`onda-models`), so the engine stays free of IO.
+pub trait TextEmbedder: Send + Sync {
+    fn dimension(&self) -> usize;
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String>;
+}
+
+/// The built-in head, fitted by `cargo run -p onda-safety-lab --release --bin safety-fit-embedding`.
+const BUILTIN: &[u8] = include_bytes!("../model/embedding.bin");
+const MAGIC: &[u8; 8] = b"ONDAEMB1";
+const SAFE_LABEL: u8 = u8::MAX;
+
+/// Why a head file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadError {
+    #[error("the embedding head is malformed: {0}")]
+    Malformed(&'static str),
+}
+
+/// A labeled prototype set: unit vectors, each unsafe in one category or safe (None).
+#[derive(Clone, Debug, Default)]
+pub struct Prototypes {
+    pub vectors: Vec<Vec<f32>>,
+    pub labels: Vec<Option<Category>>,
+}
+
+/// An empirical distribution, kept as its 101 percentiles.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Distribution(Vec<f32>);
+
+impl Distribution {
+    /// The percentiles of `values` (NaN ignored).
+    pub fn of(values: &[f32]) -> Self {
+        let mut sorted: Vec<f32> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        sorted.sort_by(f32::total_cmp);
+        if sorted.is_empty() {
+            return Self(Vec::new());
+        }
+        let last = sorted.len() - 1;
+        Self((0..=100).map(|p| sorted[(p * last + 50) / 100]).collect())
+    }
+
+    /// The share of the distribution below `x`, in [0, 1], interpolated between percentiles; a value tied
+    /// with several percentiles gets the middle of them (as a rank average would).
+    pub fn rank(&self, x: f32) -> f32 {
+        let q = &self.0;
+        if q.len() < 2 || x.is_nan() {
+            return if x.is_nan() { 1.0 } else { 0.5 };
+        }
+        let top = (q.len() - 1) as f32;
+        let below = q.partition_point(|&v| v < x);
+        let not_above = q.partition_point(|&v| v <= x);
+        if not_above > below {
+            // Ties: the middle of the tied percentiles.
+            return (below + not_above - 1) as f32 / 2.0 / top;
+        }
+        if below == 0 {
+            return 0.0;
+        }
+        if below == q.len() {
+            return 1.0;
+        }
+        let (lo, hi) = (q[below - 1], q[below]);
+        let within = if hi > lo { (x - lo) / (hi - lo) } else { 0.5 };
+        ((below - 1) as f32 + within) / top
+    }
+}
+
+/// The fitted head: prototypes and calibration.
+#[derive(Clone, Debug)]
+pub struct EmbeddingHead {
+    pub dimension: usize,
+    /// How many neighbours are averaged.
+    pub k: usize,
+    /// How much the nearest safe prototypes count against the nearest unsafe ones.
+    pub safe_weight: f32,
+    pub sets: Vec<Prototypes>,
+    /// The signal where precision reached 0.75, 0.90 and 0.97 on the validation data.
+    pub thresholds: [f32; 3],
+    /// The signal's distribution on the validation data.
+    pub signal_distribution: Distribution,
+    /// The rules' score (`Verdict::unsafe_score` without layer 2) on the validation data.
+    pub rules_distribution: Distribution,
+}
+
+/// What the head says about one embedding.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Signal {
+    /// Higher is more unsafe; calibrated by the head's thresholds and distribution.
+    pub value: f32,
+    /// The category most of the nearest unsafe prototypes belong to.
+    pub category: Option<Category>,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The mean of the `k` largest values (all of them when fewer).
+fn top_mean(values: &mut [f32], k: usize) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let k = k.clamp(1, values.len());
+    let split = values.len() - k;
+    values.select_nth_unstable_by(split, f32::total_cmp);
+    values[split..].iter().sum::<f32>() / k as f32
+}
+
+impl EmbeddingHead {
+    /// The head that ships with Onda.
+    pub fn builtin() -> Result<Self, HeadError> {
+        Self::from_bytes(BUILTIN)
+    }
+
+    /// The raw signal of one unit-length embedding.
+    pub fn signal(&self, embedding: &[f32]) -> Signal {
+        let mut value = 0.0;
+        let mut votes = [0.0f32; Category::ALL.len()];
+        for set in &self.sets {
+            let mut unsafe_sims = Vec::with_capacity(set.vectors.len());
+            let mut safe_sims = Vec::with_capacity(set.vectors.len());
+            let mut labeled: Vec<(f32, Category)> = Vec::new();
+            for (vector, label) in set.vectors.iter().zip(&set.labels) {
+                let sim = dot(vector, embedding);
+                match label {
+                    Some(c) => {
+                        unsafe_sims.push(sim);
+                        labeled.push((sim, *c));
+                    }
+                    None => safe_sims.push(sim),
+                }
+            }
+            value += top_mean(&mut unsafe_sims, self.k) - self.safe_weight * top_mean(&mut safe_sims, self.k);
+            let k = self.k.min(labeled.len());
+            if k > 0 {
+                let split = labeled.len() - k;
+                labeled.select_nth_unstable_by(split, |a, b| a.0.total_cmp(&b.0));
+                for (sim, c) in &labeled[split..] {
+                    votes[c.index()] += sim.max(0.0);
+                }
+            }
+        }
+        let category = votes
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v > 0.0)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| Category::ALL[i]);
+        Signal { value, category }
+    }
+
+    /// The signal mapped onto the policy's scale: the 0.50 / 0.75 / 0.90 precision thresholds become the
+    /// mild / moderate / strong scores, interpolated between them.
+    pub fn policy_score(&self, signal: f32) -> f32 {
+        let [t50, t75, t90] = self.thresholds;
+        let points = [(t50, policy::MILD), (t75, policy::MODERATE), (t90, policy::STRONG)];
+        if signal < t50 {
+            // Below the first threshold: under mild, never a level.
+            return (policy::MILD * 0.9 * (1.0 - (t50 - signal).clamp(0.0, 1.0))).max(0.0);
+        }
+        for pair in points.windows(2) {
+            let ((a, sa), (b, sb)) = (pair[0], pair[1]);
+            if signal < b {
+                let t = if b > a { (signal - a) / (b - a) } else { 1.0 };
+                return sa + t * (sb - sa);
+            }
+        }
+        let headroom = (signal - t90).clamp(0.0, 0.2) / 0.2;
+        policy::STRONG + headroom * (1.0 - policy::STRONG) * 0.5
+    }
+
+    /// The head's verdict on one embedding: the category's score on the policy's scale and the signal's
+    /// rank in its validation distribution.
+    pub fn scores(&self, embedding: &[f32]) -> LearnedScores {
+        let signal = self.signal(embedding);
+        let mut categories = CategoryScores::default();
+        if let Some(c) = signal.category {
+            categories.set(c, self.policy_score(signal.value));
+        }
+        LearnedScores { categories, overall: Some(self.signal_distribution.rank(signal.value)) }
+    }
+
+    /// The overall unsafe score: the mean of the rules' rank and the signal's rank.
+    pub fn combine(&self, rules_score: f32, signal_rank: f32) -> f32 {
+        (0.5 * self.rules_distribution.rank(rules_score) + 0.5 * signal_rank).clamp(0.0, 1.0)
+    }
+
+    /// Serialises the head (prototypes quantised to 8 bits with one scale per vector).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        let u32le = |out: &mut Vec<u8>, v: usize| out.extend_from_slice(&(v as u32).to_le_bytes());
+        let f32le = |out: &mut Vec<u8>, v: f32| out.extend_from_slice(&v.to_le_bytes());
+        u32le(&mut out, self.dimension);
+        u32le(&mut out, self.k);
+        f32le(&mut out, self.safe_weight);
+        for t in self.thresholds {
+            f32le(&mut out, t);
+        }
+        for d in [&self.signal_distribution, &self.rules_distribution] {
+            u32le(&mut out, d.0.len());
+            for &v in &d.0 {
+                f32le(&mut out, v);
+            }
+        }
+        u32le(&mut out, self.sets.len());
+        for set in &self.sets {
+            u32le(&mut out, set.vectors.len());
+            for (vector, label) in set.vectors.iter().zip(&set.labels) {
+                out.push(label.map_or(SAFE_LABEL, |c| c.index() as u8));
+                let max = vector.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+                f32le(&mut out, scale);
+                out.extend(vector.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8));
+            }
+        }
+        out
+    }
+
+    /// Reads a head written by [`EmbeddingHead::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, HeadError> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.take(8)? != MAGIC {
+            return Err(HeadError::Malformed("not an Onda embedding head"));
+        }
+        let dimension = r.u32()? as usize;
+        let k = r.u32()? as usize;
+        let safe_weight = r.f32()?;
+        let thresholds = [r.f32()?, r.f32()?, r.f32()?];
+        let mut distributions = Vec::new();
+        for _ in 0..2 {
+            let n = r.u32()? as usize;
+            if n > 1000 {
+                return Err(HeadError::Malformed("distribution too long"));
+            }
+            distributions.push(Distribution((0..n).map(|_| r.f32()).collect::<Result<_, _>>()?));
+        }
+        let rules_distribution = distributions.pop().unwrap_or_default();
+        let signal_distribution = distributions.pop().unwrap_or_default();
+        if dimension == 0 || dimension > 4096 || k == 0 {
+            return Err(HeadError::Malformed("bad dimension or k"));
+        }
+        let n_sets = r.u32()? as usize;
+        let mut sets = Vec::new();
+        for _ in 0..n_sets.min(16) {
+            let n = r.u32()? as usize;
+            if n.saturating_mul(dimension + 5) > bytes.len() {
+                return Err(HeadError::Malformed("truncated prototypes"));
+            }
+            let mut set = Prototypes::default();
+            for _ in 0..n {
+                let label = r.take(1)?[0];
+                let label = if label == SAFE_LABEL {
+                    None
+                } else {
+                    Some(*Category::ALL.get(label as usize).ok_or(HeadError::Malformed("bad label"))?)
+                };
+                let scale = r.f32()?;
+                let vector = r.take(dimension)?.iter().map(|&b| f32::from(b as i8) * scale).collect();
+                set.vectors.push(vector);
+                set.labels.push(label);
+            }
+            sets.push(set);
+        }
+        if r.at != bytes.len() {
+            return Err(HeadError::Malformed("trailing bytes"));
+        }
+        Ok(Self { dimension, k, safe_weight, sets, thresholds, signal_distribution, rules_distribution })
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], HeadError> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or(HeadError::Malformed("truncated"))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+    fn u32(&mut self) -> Result<u32, HeadError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn f32(&mut self) -> Result<f32, HeadError> {
+        let b = self.take(4)?;
+        Ok(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// Layer 2 over an embedding model: embeds the message and asks the head.
+pub struct EmbeddingScorer<E> {
+    embedder: E,
+    head: EmbeddingHead,
+}
+
+impl<E: TextEmbedder> EmbeddingScorer<E> {
+    /// Fails when the embedder's vectors are not the length the head was fitted on.
+    pub fn new(embedder: E, head: EmbeddingHead) -> Result<Self, HeadError> {
+        if embedder.dimension() != head.dimension {
+            return Err(HeadError::Malformed("the embedding model does not match the head"));
+        }
+        Ok(Self { embedder, head })
+    }
+
+    pub fn head(&self) -> &EmbeddingHead {
+        &self.head
+    }
+}
+
+impl<E: TextEmbedder> LearnedScorer for EmbeddingScorer<E> {
+    fn score(&self, text: &str, _ctx: &Context) -> Result<LearnedScores, ScorerError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(LearnedScores::default());
+        }
+        let vectors = self.embedder.embed(&[text]).map_err(ScorerError::Failed)?;
+        let vector = vectors.first().ok_or_else(|| ScorerError::Failed("no embedding".into()))?;
+        if vector.len() != self.head.dimension || vector.iter().any(|v| !v.is_finite()) {
+            return Err(ScorerError::Failed("the embedding is malformed".into()));
+        }
+        Ok(self.head.scores(vector))
+    }
+
+    fn combine(&self, rules_score: f32, learned: &LearnedScores) -> f32 {
+        match learned.overall {
+            Some(rank) => self.head.combine(rules_score, rank),
+            None => rules_score,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    fn toy_head() -> EmbeddingHead {
+        EmbeddingHead {
+            dimension: 3,
+            k: 1,
+            safe_weight: 0.5,
+            sets: vec![Prototypes {
+                vectors: vec![unit(&[1.0, 0.0, 0.0]), unit(&[0.0, 1.0, 0.0]), unit(&[0.0, 0.0, 1.0])],
+                labels: vec![Some(Category::SelfHarm), Some(Category::Hate), None],
+            }],
+            thresholds: [0.2, 0.4, 0.6],
+            signal_distribution: Distribution::of(&[-0.5, 0.0, 0.5, 1.0]),
+            rules_distribution: Distribution::of(&[0.0, 0.0, 0.5, 1.0]),
+        }
+    }
+
+    #[test]
+    fn nearest_unsafe_prototype_names_the_category_and_safe_ones_pull_down() {
+        let head = toy_head();
+        let near_self_harm = head.signal(&unit(&[1.0, 0.1, 0.0]));
+        assert_eq!(near_self_harm.category, Some(Category::SelfHarm));
+        let near_safe = head.signal(&unit(&[0.1, 0.0, 1.0]));
+        assert!(near_safe.value < near_self_harm.value);
+        assert!(head.policy_score(near_self_harm.value) >= policy::STRONG);
+        assert!(head.policy_score(near_safe.value) < policy::MILD);
+    }
+
+    #[test]
+    fn policy_score_is_monotonic_and_hits_the_thresholds() {
+        let head = toy_head();
+        assert!((head.policy_score(0.2) - policy::MILD).abs() < 1e-6);
+        assert!((head.policy_score(0.4) - policy::MODERATE).abs() < 1e-6);
+        assert!((head.policy_score(0.6) - policy::STRONG).abs() < 1e-6);
+        let mut last = -1.0;
+        for i in -20..40 {
+            let s = head.policy_score(i as f32 / 20.0);
+            assert!(s >= last && (0.0..=1.0).contains(&s));
+            last = s;
+        }
+    }
+
+    #[test]
+    fn distribution_rank_interpolates_and_splits_ties() {
+        let d = Distribution::of(&(0..=100).map(|i| i as f32).collect::<Vec<_>>());
+        assert!((d.rank(50.0) - 0.5).abs() < 1e-6);
+        assert!((d.rank(25.5) - 0.255).abs() < 1e-4);
+        assert_eq!(d.rank(-3.0), 0.0);
+        assert_eq!(d.rank(1000.0), 1.0);
+        let tied = Distribution::of(&[0.0; 10]);
+        assert!((tied.rank(0.0) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bytes_round_trip_and_bad_bytes_are_errors() {
+        let head = toy_head();
+        let back = EmbeddingHead::from_bytes(&head.to_bytes()).expect("round trip");
+        assert_eq!(back.sets[0].labels, head.sets[0].labels);
+        assert_eq!(back.thresholds, head.thresholds);
+        assert_eq!(back.signal_distribution, head.signal_distribution);
+        for (a, b) in back.sets[0].vectors.iter().zip(&head.sets[0].vectors) {
+            assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 0.01));
+        }
+        let bytes = head.to_bytes();
+        for cut in [0, 7, 20, bytes.len() - 1] {
+            assert!(EmbeddingHead::from_bytes(&bytes[..cut]).is_err());
+        }
+        assert!(EmbeddingHead::from_bytes(b"ONDAEMB1\xff\xff\xff\xff").is_err());
+    }
+
+    #[test]
+    fn the_builtin_head_loads() {
+        let head = EmbeddingHead::builtin().expect("builtin head");
+        assert_eq!(head.dimension, 384);
+        assert!(head.sets.iter().map(|s| s.vectors.len()).sum::<usize>() > 1000);
+        let [a, b, c] = head.thresholds;
+        assert!(a <= b && b <= c);
+    }
+
+    struct Broken;
+    impl TextEmbedder for Broken {
+        fn dimension(&self) -> usize {
+            3
+        }
+        fn embed(&self, _: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+            Ok(vec![vec![f32::NAN; 3]])
+        }
+    }
+
+    #[test]
+    fn a_malformed_embedding_is_an_error_not_a_score() {
+        let scorer = EmbeddingScorer::new(Broken, toy_head()).expect("scorer");
+        assert!(scorer.score("hello", &Context::child()).is_err());
+    }
+}
