@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use onda_safety::normalize::{fold, join_spaced, light, squeeze};
+use onda_safety::normalize::{evasion_views, fold, light, segment_spaced, split_words, squeeze};
 use onda_safety::{Context, Engine, Role, Turn};
 use proptest::prelude::*;
 
@@ -44,10 +44,27 @@ proptest! {
     }
 
     #[test]
+    fn split_words_covers_the_letters_in_order(letters in "[a-z]{0,80}|\\PC{0,40}") {
+        let mut at = 0;
+        for (s, e) in split_words(&letters) {
+            prop_assert!(s == at && s < e && letters.is_char_boundary(e));
+            at = e;
+        }
+        prop_assert_eq!(at, letters.len());
+    }
+
+    #[test]
     fn normalisation_is_total(text in "\\PC{0,100}") {
         let view = light(&text);
         let folded = fold(&view.text);
-        let _ = join_spaced(&folded);
+        if let Some((segmented, ranges)) = segment_spaced(&folded) {
+            prop_assert!(ranges.iter().all(|(s, e)| s <= e && *e <= segmented.len()));
+        }
+        for alternative in evasion_views(&view) {
+            if let Some((s, e)) = alternative.original_range(0, alternative.text.len()) {
+                prop_assert!(text.is_char_boundary(s) && text.is_char_boundary(e) && e <= text.len());
+            }
+        }
         let (sq, map) = squeeze(&folded, 1);
         prop_assert_eq!(sq.len(), map.len());
         prop_assert!(!folded.contains("  "));
