@@ -697,14 +697,41 @@ fn decode_leet(view: &LightView, numbers: bool) -> Option<LightView> {
     changed.then_some(out)
 }
 
+/// An apostrophe between letters belongs to the word ("i'm"): its letters never stand alone. One between
+/// spaces is a separator ("m a r y ' s").
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || is_apostrophe(c)
+}
+
+/// Whether a light-view text has three lone letters in a row, separated only by spaces or punctuation
+/// (what [`split_spaced_view`] splits): a quick test without allocating, for the common text that has none.
+fn has_spaced_run(text: &str) -> bool {
+    let mut run = 0;
+    let mut prev_is_word_char = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next_is_word_char = chars.peek().is_some_and(|&n| is_word_char(n));
+        if c.is_alphabetic() && !prev_is_word_char && !next_is_word_char {
+            run += 1;
+            if run >= 3 {
+                return true;
+            }
+        } else if c.is_alphanumeric() || c == '@' {
+            run = 0;
+        }
+        prev_is_word_char = is_word_char(c);
+    }
+    false
+}
+
 /// Spaced-out letters of a light view ("m a p l e", "m.a.p.l.e", "s-e-x": three or more letters standing
 /// alone, separated by spaces or punctuation) split back into the words they spell, one space between
 /// words. None when there is no such run.
 fn split_spaced_view(view: &LightView) -> Option<LightView> {
     let text = view.text.as_str();
-    // An apostrophe between letters belongs to the word ("i'm"): its letters never stand alone. One
-    // between spaces is a separator ("m a r y ' s").
-    let is_word_char = |c: char| c.is_alphanumeric() || is_apostrophe(c);
+    if !has_spaced_run(text) {
+        return None;
+    }
     let is_separator = |c: char| !c.is_alphanumeric() && c != '@';
     // The letters that stand alone: (byte index, char).
     let chars: Vec<(usize, char)> = text.char_indices().collect();
