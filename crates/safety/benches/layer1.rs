@@ -1,6 +1,7 @@
 //! Layer 1 speed: `cargo bench -p onda-safety --bench layer1`.
 //!
-//! Measures the rules on 100-character messages (benign kid chat, unsafe, evasive) and the full local
+//! Measures the rules on 100-character messages (benign kid chat, unsafe, evasive, spelled out letter by
+//! letter) and the full local
 //! verdict with conversation context, and prints messages per second (criterion's `thrpt`, plus a plain
 //! line at the end).
 
@@ -16,12 +17,17 @@ const UNSAFE: &str =
     "he said its our little secret and not to tell my mom, i want to run away from home tonight ok";
 const EVASIVE: &str =
     "i w4nt t0 k\u{200B}i\u{200B}l\u{200B}l mysеlf lol nobody would care anyway, call 555 123 4567 pls";
+/// Spaced-out letters: split back into words against the word list.
+const SPACED: &str =
+    "i w a n t to k i l l m y s e l f lol n o b o d y would c a r e, call me at 555 123 4567 ok";
 
 fn bench(c: &mut Criterion) {
     let engine = Engine::builtin().unwrap_or_else(|e| panic!("{e}"));
     let mut group = c.benchmark_group("layer1");
     group.throughput(Throughput::Elements(1));
-    for (name, text) in [("benign_100", BENIGN), ("unsafe_100", UNSAFE), ("evasive_100", EVASIVE)] {
+    for (name, text) in
+        [("benign_100", BENIGN), ("unsafe_100", UNSAFE), ("evasive_100", EVASIVE), ("spaced_100", SPACED)]
+    {
         group.bench_function(name, |b| b.iter(|| engine.rules(black_box(text), Role::Child)));
     }
     let ctx = Context::child().with_recent(vec![

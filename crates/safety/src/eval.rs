@@ -240,54 +240,97 @@ impl Report {
     }
 }
 
-/// The flagged rate (level >= 2) of the unsafe rows, as written and rewritten by each evasion.
+/// The flagged rate (level >= 2) of the unsafe rows, as written and rewritten by each evasion, and the same
+/// rate on the safe rows (a rewrite must not make safe text look unsafe either).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct EvasionReport {
     pub dataset: String,
     pub unsafe_rows: usize,
+    pub safe_rows: usize,
+    /// Share of the unsafe rows at level >= 2, as written.
     pub flagged_rate: f64,
-    /// (evasion, flagged rate of the rewritten rows, drop in points from the rate as written)
-    pub variants: Vec<(Evasion, f64, f64)>,
+    /// Share of the safe rows at level >= 2, as written (None without safe rows).
+    pub false_positive_rate_flagged: Option<f64>,
+    pub variants: Vec<EvasionVariant>,
 }
 
-/// Measures how much each evasion lowers the flagged rate of the unsafe rows.
+/// The measures of the rows rewritten by one evasion.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EvasionVariant {
+    pub evasion: Evasion,
+    /// Share of the rewritten unsafe rows at level >= 2.
+    pub flagged_rate: f64,
+    /// How far the flagged rate of the unsafe rows fell from the rate as written, in points (negative: it
+    /// rose).
+    pub drop_points: f64,
+    /// Share of the rewritten safe rows at level >= 2 (None without safe rows).
+    pub false_positive_rate_flagged: Option<f64>,
+}
+
+/// Measures how much each evasion lowers the flagged rate of the unsafe rows (and moves that of the safe
+/// rows). Rows without a label are skipped.
 pub fn evaluate_evasion(engine: &Engine, dataset: &str, rows: &[Row]) -> EvasionReport {
     let unsafe_rows: Vec<&Row> = rows.iter().filter(|r| r.label == Some(true)).collect();
-    let n = unsafe_rows.len().max(1) as f64;
-    let flagged = |rewrite: &dyn Fn(&str) -> String| {
-        unsafe_rows
+    let safe_rows: Vec<&Row> = rows.iter().filter(|r| r.label == Some(false)).collect();
+    let flagged = |rows: &[&Row], rewrite: &dyn Fn(&str) -> String| {
+        let n = rows
             .iter()
             .filter(|r| {
                 let ctx = Context { role: r.role.unwrap_or_default(), ..Context::default() };
                 engine.assess(&rewrite(&r.text), &ctx).level >= 2
             })
-            .count() as f64
-            / n
+            .count();
+        ratio(n, rows.len())
     };
-    let base = flagged(&|t: &str| t.to_string());
+    let as_written = |t: &str| t.to_string();
+    let base = flagged(&unsafe_rows, &as_written).unwrap_or(0.0);
     let variants = Evasion::ALL
         .iter()
         .map(|e| {
-            let rate = flagged(&|t: &str| e.apply(t));
-            (*e, rate, (base - rate) * 100.0)
+            let rewrite = |t: &str| e.apply(t);
+            let rate = flagged(&unsafe_rows, &rewrite).unwrap_or(0.0);
+            EvasionVariant {
+                evasion: *e,
+                flagged_rate: rate,
+                drop_points: (base - rate) * 100.0,
+                false_positive_rate_flagged: flagged(&safe_rows, &rewrite),
+            }
         })
         .collect();
     EvasionReport {
         dataset: dataset.to_string(),
         unsafe_rows: unsafe_rows.len(),
+        safe_rows: safe_rows.len(),
         flagged_rate: base,
+        false_positive_rate_flagged: flagged(&safe_rows, &as_written),
         variants,
     }
 }
 
 impl EvasionReport {
+    /// The largest drop of the flagged rate over the evasions, in points (0 when none lowers it).
+    pub fn worst_drop(&self) -> f64 {
+        self.variants.iter().map(|v| v.drop_points).fold(0.0, f64::max)
+    }
+
     pub fn to_text(&self) -> String {
+        let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.3}"));
         let mut out = format!(
-            "{}: evasion on {} unsafe rows, flagged (>=2) as written {:.3}\n",
-            self.dataset, self.unsafe_rows, self.flagged_rate
+            "{}: evasion on {} unsafe rows, flagged (>=2) as written {:.3}; {} safe rows, flagged {}\n",
+            self.dataset,
+            self.unsafe_rows,
+            self.flagged_rate,
+            self.safe_rows,
+            f(self.false_positive_rate_flagged)
         );
-        for (e, rate, drop) in &self.variants {
-            out.push_str(&format!("    {:<16} flagged {rate:.3}  drop {drop:+.1} points\n", e.name()));
+        for v in &self.variants {
+            out.push_str(&format!(
+                "    {:<16} flagged {:.3}  drop {:+.1} points  |  safe rows flagged {}\n",
+                v.evasion.name(),
+                v.flagged_rate,
+                v.drop_points,
+                f(v.false_positive_rate_flagged)
+            ));
         }
         out
     }
@@ -328,8 +371,18 @@ pub fn markdown(reports: &[(Report, Option<EvasionReport>)]) -> String {
     for (_, ev) in reports {
         if let Some(ev) = ev.as_ref().filter(|e| e.unsafe_rows > 0) {
             out.push_str(&format!("| {} | {:.3} |", ev.dataset, ev.flagged_rate));
-            for (_, rate, drop) in &ev.variants {
-                out.push_str(&format!(" {rate:.3} ({drop:+.1}) |"));
+            for v in &ev.variants {
+                out.push_str(&format!(" {:.3} ({:+.1}) |", v.flagged_rate, v.drop_points));
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str("\n### Evasion: flagged rate (level >= 2) of the safe rows, rewritten\n\n| dataset | as written | leetspeak | homoglyphs | zero-width | spaced letters | dotted letters |\n|---|---|---|---|---|---|---|\n");
+    for (_, ev) in reports {
+        if let Some((ev, fpr)) = ev.as_ref().and_then(|e| e.false_positive_rate_flagged.map(|f| (e, f))) {
+            out.push_str(&format!("| {} | {fpr:.3} |", ev.dataset));
+            for v in &ev.variants {
+                out.push_str(&format!(" {} |", f(v.false_positive_rate_flagged)));
             }
             out.push('\n');
         }

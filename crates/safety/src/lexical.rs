@@ -1,8 +1,9 @@
 //! The learned lexical model: hashed word and character n-gram features of the normalised text, scored by
 //! one logistic-regression head per category plus one overall head.
 //!
-//! - **Features** ([`features`]): the text is normalised exactly like the lexicons see it (light view,
-//!   folded, repeats squeezed to two: leetspeak, homoglyphs and invisible characters are already undone),
+//! - **Features** ([`features`]): the text is normalised like the lexicons see it (light view, folded,
+//!   repeats squeezed to two: leetspeak, homoglyphs and invisible characters are already undone; see
+//!   [`normalize_for_model`] for leetspeak in numbers and spaced-out letters),
 //!   then word unigrams, word bigrams and character 2- to 5-grams of every word padded with spaces are
 //!   hashed (FNV-1a, with a sign bit) into `2^dim_bits` buckets. Values are `1 + ln(count)`, L2-normalised.
 //! - **Heads**: `p = sigmoid(bias + w . x)`, one per category (the probability that the text deserves level
@@ -17,7 +18,7 @@
 //!
 //! No IO: the model is parsed from bytes.
 
-use crate::normalize::{join_spaced, normalize_for_lexicon};
+use crate::normalize::normalize_for_model;
 use crate::policy::{MILD, MODERATE, STRONG};
 use crate::types::{Category, CategoryScores};
 
@@ -262,11 +263,8 @@ pub const MAX_FEATURE_BYTES: usize = 8_192;
 /// The hashed features of a text: (bucket, value) sorted by bucket, L2-normalised. Signed hashing: a
 /// feature's value is negated when its hash says so, which keeps collisions unbiased.
 pub fn features(text: &str, dim_bits: u32) -> Vec<(u32, f32)> {
-    let mut norm = normalize_for_lexicon(text);
-    // Spaced-out letters ("k i l l") are read as the word they spell.
-    if let Some((joined, _)) = join_spaced(&norm) {
-        norm = joined;
-    }
+    // Leetspeak and spaced-out letters ("k i l l m y s e l f") are read as the words they spell.
+    let mut norm = normalize_for_model(text);
     if norm.len() > MAX_FEATURE_BYTES {
         let mut cut = MAX_FEATURE_BYTES;
         while !norm.is_char_boundary(cut) {

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use crate::normalize::{self, has_double, join_spaced, squeeze};
+use crate::normalize::{self, has_double, segment_spaced, squeeze};
 use crate::types::{Category, Role};
 
 /// A feature that the rules combine with categories.
@@ -229,6 +229,18 @@ struct Entry {
     multiword: bool,
 }
 
+/// For each byte position of `text` (and its end), how many bytes before it are not spaces.
+fn non_space_index(text: &str) -> Vec<usize> {
+    let mut index = Vec::with_capacity(text.len() + 1);
+    let mut n = 0;
+    for b in text.bytes() {
+        index.push(n);
+        n += usize::from(b != b' ');
+    }
+    index.push(n);
+    index
+}
+
 /// A pattern of one automaton: the entries that share its normalised form.
 type Targets = Vec<usize>;
 
@@ -303,10 +315,9 @@ impl Matcher {
             entries.push(Entry { group: *group, prefix, multiword });
             let squeezed = squeeze(&light, 1).0;
             let compact: String = light.chars().filter(|c| *c != ' ').collect();
-            let allow = lexicons.groups[*group].kind == GroupKind::Allow;
             add_form(&mut light_forms, &mut light_targets, &mut light_index, light, id);
             add_form(&mut sq_forms, &mut sq_targets, &mut sq_index, squeezed, id);
-            if !allow && compact.chars().count() >= 4 {
+            if compact.chars().count() >= 4 {
                 add_form(&mut compact_forms, &mut compact_targets, &mut compact_index, compact, id);
             }
         }
@@ -350,49 +361,60 @@ impl Matcher {
         Hits { groups }
     }
 
-    /// Scans one folded view, with its spaced-letter joins and squeezed forms.
+    /// Scans one folded view, and the same with its spaced-out letters split back into words. The matches of
+    /// all of them are weighed against the allowed expressions together ("cut myself on p a p e r": the
+    /// allowed "cut myself on paper" is only seen once "paper" is split back), in one coordinate that they
+    /// share: the count of non-space bytes before a position (splitting only moves spaces, and squeezing is
+    /// mapped back).
     fn scan_folded(&self, folded: &str, hit_entries: &mut Vec<usize>) {
         let (view, _) = squeeze(folded, 2);
-        self.scan_view(&view, hit_entries);
-        if let Some((joined, ranges)) = join_spaced(&view) {
-            let (joined2, map) = squeeze(&joined, 2);
-            self.scan_view(&joined2, hit_entries);
-            self.scan_compact(&joined2, &map, &ranges, hit_entries);
-        }
+        let found = self.find_in_view(&view);
+        let Some((segmented, runs)) = segment_spaced(&view) else {
+            self.keep_unallowed(found, hit_entries);
+            return;
+        };
+        let (squeezed, map) = squeeze(&segmented, 2);
+        let mut in_segmented = self.find_in_view(&squeezed);
+        self.find_compact(&squeezed, &map, &runs, &mut in_segmented);
+        // Positions of `squeezed` -> `segmented` (the end of the text maps to the end).
+        let unsqueeze = |p: usize| map.get(p).copied().unwrap_or(segmented.len());
+        let view_index = non_space_index(&view);
+        let segmented_index = non_space_index(&segmented);
+        let mut all: Vec<(usize, usize, usize)> =
+            found.into_iter().map(|(s, e, entry)| (view_index[s], view_index[e], entry)).collect();
+        all.extend(
+            in_segmented
+                .into_iter()
+                .map(|(s, e, entry)| (segmented_index[unsqueeze(s)], segmented_index[unsqueeze(e)], entry)),
+        );
+        self.keep_unallowed(all, hit_entries);
     }
 
-    /// Spaced-letter texts ("k i l l m y s e l f"): the view with its spaces removed is matched against
-    /// the phrases without their spaces. A match must overlap a joined run of single letters and start and
-    /// end on a real word boundary, so that a collapsed run counts as whole words and "a s s e s s m e n t"
-    /// does not hide "ass". Allowances, because spaced words that follow each other merge into one run
-    /// ("f u c k i n g i d i o t"): a leading "i" or "a" glued to a run ("i w a n t"); a phrase of four
-    /// letters or more may end inside a run, and one of five or more may also start inside one (a chance
-    /// match of that length is unlikely).
-    fn scan_compact(
+    /// Spaced-out letters split back into words may be split wrongly where a short word was glued on ("k i l
+    /// l a p e r s o n" -> "killa person"): there, the view with its spaces removed is matched against the
+    /// phrases without their spaces. A match must overlap a run of spaced-out letters and start and end
+    /// where a word of the split starts and ends, or one letter inside it when that letter is a glued "a" or
+    /// "i" ("amass shooting", "killa"); a `stem*` phrase may end anywhere. Allowed expressions suppress
+    /// matches as in the other views ("cut myself on paper").
+    fn find_compact(
         &self,
         view: &str,
         map: &[usize],
-        joined: &[(usize, usize)],
-        hit_entries: &mut Vec<usize>,
+        runs: &[(usize, usize)],
+        found: &mut Vec<(usize, usize, usize)>,
     ) {
-        // The joined ranges, moved into the squeezed view.
-        let ranges: Vec<(usize, usize)> = joined
+        // The runs, moved into the squeezed view.
+        let ranges: Vec<(usize, usize)> = runs
             .iter()
             .map(|(s, e)| (map.partition_point(|&m| m < *s), map.partition_point(|&m| m < *e)))
             .collect();
         let bytes = view.as_bytes();
-        // The ranges are sorted and disjoint: binary searches keep this linear in the text.
-        let glued_start = |p: usize| {
-            let i = ranges.partition_point(|(s, _)| *s < p);
-            i.checked_sub(1).is_some_and(|i| {
-                let (s, e) = ranges[i];
-                p == s + 1 && p < e && matches!(bytes[s], b'i' | b'a')
-            })
-        };
-        let inside = |p: usize| {
-            let i = ranges.partition_point(|(s, _)| *s < p);
-            i.checked_sub(1).is_some_and(|i| ranges[i].0 < p && p < ranges[i].1)
-        };
+        let glue = |b: u8| matches!(b, b'a' | b'i');
+        let word_start = |p: usize| p == 0 || bytes[p - 1] == b' ';
+        let word_end = |p: usize| p == bytes.len() || bytes[p] == b' ';
+        let start_ok = |p: usize| word_start(p) || (p >= 1 && glue(bytes[p - 1]) && word_start(p - 1));
+        let end_ok = |p: usize| word_end(p) || (p < bytes.len() && glue(bytes[p]) && word_end(p + 1));
+        // The ranges are sorted and disjoint: a binary search keeps this linear in the text.
         let overlapping = |vs: usize, ve: usize| {
             let i = ranges.partition_point(|(_, e)| *e <= vs);
             ranges.get(i).is_some_and(|(s, _)| *s < ve)
@@ -408,21 +430,20 @@ impl Matcher {
         for m in self.compact.find_overlapping_iter(&compact) {
             let vs = cmap[m.start()];
             let ve = cmap[m.end() - 1] + 1;
-            let start_ok = vs == 0
-                || bytes[vs - 1] == b' '
-                || glued_start(vs)
-                || (m.end() - m.start() >= 5 && inside(vs));
-            // Ending inside a run is allowed for a long phrase only (at least four letters: a chance match
-            // at the start of a run is then unlikely), since consecutive spaced words merge into one run.
-            let end_ok = ve == bytes.len() || bytes[ve] == b' ' || (m.end() - m.start() >= 4 && inside(ve));
-            if start_ok && end_ok && overlapping(vs, ve) {
-                hit_entries.extend(&self.compact_targets[m.pattern().as_usize()]);
+            if !start_ok(vs) || !overlapping(vs, ve) {
+                continue;
+            }
+            for &entry in &self.compact_targets[m.pattern().as_usize()] {
+                if self.entries[entry].prefix || end_ok(ve) {
+                    found.push((vs, ve, entry));
+                }
             }
         }
     }
 
-    fn scan_view(&self, view: &str, out: &mut Vec<usize>) {
-        let mut found: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, entry)
+    /// The matches (start, end, entry) in a view, allowed expressions included.
+    fn find_in_view(&self, view: &str) -> Vec<(usize, usize, usize)> {
+        let mut found: Vec<(usize, usize, usize)> = Vec::new();
         self.collect(view, &self.light, &self.light_targets, None, &mut found);
         if has_double(view) {
             let (sq, map) = squeeze(view, 1);
@@ -430,6 +451,13 @@ impl Matcher {
             self.collect(&sq, &self.squeezed, &self.squeezed_targets, Some((view, &map)), &mut sq_found);
             found.extend(sq_found);
         }
+        found
+    }
+
+    /// Adds the entries of `found` (start, end, entry) that are not allowed expressions, nor suppressed by
+    /// one: a match is suppressed when an allowed expression covers its end ("kill him" in "kill him in
+    /// minecraft", "he hit me" in "he hit me up", "get high" in "get high scores").
+    fn keep_unallowed(&self, found: Vec<(usize, usize, usize)>, out: &mut Vec<usize>) {
         let is_allow = |entry: usize| self.groups[self.entries[entry].group].kind == GroupKind::Allow;
         // Allowed expressions sorted by start, and hits sorted by end: one sweep (linear after sorting).
         let mut allowed: Vec<(usize, usize)> =
@@ -441,9 +469,7 @@ impl Matcher {
         let mut next = 0;
         let mut furthest_end = 0;
         for (e, entry) in hits {
-            // Suppressed when an allowed expression covers the end of the match ("kill him" in "kill him
-            // in minecraft", "he hit me" in "he hit me up", "get high" in "get high scores"): some allowed
-            // (a, b) with a < e <= b.
+            // Some allowed (a, b) with a < e <= b.
             while next < allowed.len() && allowed[next].0 < e {
                 furthest_end = furthest_end.max(allowed[next].1);
                 next += 1;

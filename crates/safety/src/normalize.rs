@@ -8,11 +8,15 @@
 //!   detectors that run on this view report spans into the ORIGINAL text.
 //! - the **folded** view ([`fold`]), made from the light view for the lexicons: leetspeak decoded inside
 //!   words that contain letters ("k1ll" -> "kill", but "123" stays), apostrophes dropped ("don't" ->
-//!   "dont"), every other symbol a word break, single spaces between words. [`join_spaced`] collapses
-//!   spacing tricks ("k i l l", "k.i.l.l") and [`squeeze`] shortens repeated letters: to two ("killlll" ->
-//!   "kill", keeping legitimate doubles) and to one (matched against patterns squeezed the same way).
+//!   "dont"), every other symbol a word break, single spaces between words. [`segment_spaced`] undoes
+//!   spacing tricks ("k i l l m y s e l f", "k.i.l.l"): runs of lone letters are joined and split back into
+//!   the words they spell by [`split_words`] (the most likely split under a word list, in linear time).
+//!   [`squeeze`] shortens repeated letters: to two ("killlll" -> "kill", keeping legitimate doubles) and to
+//!   one (matched against patterns squeezed the same way).
 //!
-//! Lexicon patterns go through exactly the same functions, so a pattern and a text always agree.
+//! Lexicon patterns go through exactly the same functions, so a pattern and a text always agree. The
+//! lexical model reads [`normalize_for_model`]; the PII detectors also read [`evasion_views`], light views
+//! with leetspeak decoded or spaced letters split, each still mapped to the original text.
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
@@ -362,36 +366,58 @@ pub fn fold_with(light: &str, aggressive: bool) -> (String, bool) {
     (out, decoded)
 }
 
-/// Collapses runs of three or more single-letter (or leet-digit) words ("k i l l", after folding "k.i.l.l")
-/// into one word.
-/// Returns None when the text has no such run (the common case), else the new text and the byte ranges
-/// of the joined words in it.
-pub fn join_spaced(folded: &str) -> Option<(String, Vec<(usize, usize)>)> {
-    let words: Vec<&str> = folded.split(' ').collect();
-    let single = |w: &str| {
-        let mut cs = w.chars();
-        matches!((cs.next(), cs.next()), (Some(c), None) if c.is_alphabetic() || leet_digit(c) != c)
-    };
+/// Whether a word of the folded view is one letter (or one leet digit) that may be part of a spaced-out
+/// word ("k i l l", "n 1 g g a").
+fn is_single(word: &str) -> bool {
+    let mut cs = word.chars();
+    matches!((cs.next(), cs.next()), (Some(c), None) if c.is_alphabetic() || leet_digit(c) != c)
+}
+
+/// The runs of three or more single-letter words among `words`, as index ranges.
+fn spaced_runs(words: &[&str]) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        if single(words[i]) {
+        if is_single(words[i]) {
             let start = i;
-            while i < words.len() && single(words[i]) {
+            while i < words.len() && is_single(words[i]) {
                 i += 1;
             }
-            if i - start >= 3 {
-                runs.push((start, i));
+            // A digit at either end of a run is a number next to a spaced word ("g r a d e 5"), not
+            // leetspeak inside it ("n 1 g g a").
+            let is_letter = |w: &str| w.chars().all(char::is_alphabetic);
+            let mut first = start;
+            while first < i && !is_letter(words[first]) {
+                first += 1;
+            }
+            let mut last = i;
+            while last > first && !is_letter(words[last - 1]) {
+                last -= 1;
+            }
+            if last - first >= 3 {
+                runs.push((first, last));
             }
         } else {
             i += 1;
         }
     }
+    runs
+}
+
+/// Rewrites the runs of single-letter words of a folded text with `rewrite` (given the run's letters, leet
+/// digits decoded: a spaced-out word may hide leetspeak, "n 1 g g e r"). None when there is no run.
+fn rewrite_runs(folded: &str, mut rewrite: impl FnMut(&str, &mut String)) -> Option<String> {
+    // The common case: no one-character word at all, so no run (and no allocation).
+    if !folded.split(' ').any(is_single) {
+        return None;
+    }
+    let words: Vec<&str> = folded.split(' ').collect();
+    let runs = spaced_runs(&words);
     if runs.is_empty() {
         return None;
     }
     let mut out = String::with_capacity(folded.len());
-    let mut ranges = Vec::with_capacity(runs.len());
+    let mut letters = String::new();
     let mut run_iter = runs.into_iter().peekable();
     let mut i = 0;
     while i < words.len() {
@@ -399,12 +425,9 @@ pub fn join_spaced(folded: &str) -> Option<(String, Vec<(usize, usize)>)> {
             out.push(' ');
         }
         if let Some(&(start, end)) = run_iter.peek().filter(|(start, _)| *start == i) {
-            let begin = out.len();
-            for w in &words[start..end] {
-                // A spaced-out word may hide leetspeak ("n 1 g g e r").
-                out.extend(w.chars().map(leet_digit));
-            }
-            ranges.push((begin, out.len()));
+            letters.clear();
+            letters.extend(words[start..end].iter().flat_map(|w| w.chars()).map(leet_digit));
+            rewrite(&letters, &mut out);
             run_iter.next();
             i = end;
         } else {
@@ -412,7 +435,142 @@ pub fn join_spaced(folded: &str) -> Option<(String, Vec<(usize, usize)>)> {
             i += 1;
         }
     }
+    Some(out)
+}
+
+/// Splits runs of three or more single-letter (or leet-digit) words back into the words they spell: "i w a
+/// n t t o k i l l m y s e l f" (after folding, also "k.i.l.l") -> "i want to kill myself" (see
+/// [`split_words`]). None when the text has no such run (the common case), else the new text and the byte
+/// ranges of the split runs in it.
+pub fn segment_spaced(folded: &str) -> Option<(String, Vec<(usize, usize)>)> {
+    let mut ranges = Vec::new();
+    let out = rewrite_runs(folded, |letters, out| {
+        let begin = out.len();
+        for (k, (s, e)) in split_words(letters).into_iter().enumerate() {
+            if k > 0 {
+                out.push(' ');
+            }
+            out.push_str(&letters[s..e]);
+        }
+        ranges.push((begin, out.len()));
+    })?;
     Some((out, ranges))
+}
+
+/// The word list that [`split_words`] knows, most frequent first (made by `safety-words` from the project's
+/// data and the `train` sets; see `model/README.md`).
+static WORDS: &str = include_str!("../model/words.txt");
+
+/// Splitting costs (negative log-probabilities, in nats). A known word of rank `r` among `n` costs
+/// `ln((r + 1) * ln n)` (Zipf's law: from about 2 for "to" to about 12 for the rarest word). A piece
+/// that is no known word (a name, a typo) costs [`UNKNOWN_WORD`] plus [`UNKNOWN_LETTER`] per letter, so
+/// that a known word always beats an unknown piece of the same length and a typo stays in one piece
+/// rather than in scattered letters. A letter that repeats the one before it ("roommm", "everr") may
+/// lengthen the previous piece for [`REPEATED_LETTER`].
+const UNKNOWN_WORD: f32 = 10.0;
+const UNKNOWN_LETTER: f32 = 2.5;
+const REPEATED_LETTER: f32 = 1.0;
+
+struct WordSplitter {
+    words: aho_corasick::AhoCorasick,
+    costs: Vec<f32>,
+}
+
+fn word_splitter() -> Option<&'static WordSplitter> {
+    static SPLITTER: std::sync::OnceLock<Option<WordSplitter>> = std::sync::OnceLock::new();
+    SPLITTER
+        .get_or_init(|| {
+            let words: Vec<&str> = WORDS.lines().filter(|w| !w.is_empty()).collect();
+            let log_n = (words.len().max(2) as f32).ln();
+            let costs = (0..words.len()).map(|r| ((r + 1) as f32 * log_n).ln()).collect();
+            let words = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .build(&words)
+                .ok()?;
+            Some(WordSplitter { words, costs })
+        })
+        .as_ref()
+}
+
+/// The most likely split of a string of letters written without spaces into words (the byte ranges of the
+/// words, in order, covering `letters`): dynamic programming over the known words found in it (Aho-Corasick,
+/// overlapping) and unknown pieces, in time linear in its length (a word is at most 20 letters).
+pub fn split_words(letters: &str) -> Vec<(usize, usize)> {
+    let n = letters.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let Some(splitter) = word_splitter() else {
+        return vec![(0, n)];
+    };
+    // The known words found, by start.
+    let mut found: Vec<(usize, usize, f32)> = splitter
+        .words
+        .find_overlapping_iter(letters)
+        .map(|m| (m.start(), m.end(), splitter.costs[m.pattern().as_usize()]))
+        .collect();
+    found.sort_unstable_by_key(|(s, e, _)| (*s, *e));
+    // Two states per position: after a known word (or at the start), and inside an unknown piece. For each:
+    // the cost, and where it came from (position, state, whether a new piece starts there).
+    #[derive(Clone, Copy)]
+    struct Step {
+        cost: f32,
+        from: usize,
+        from_unknown: bool,
+        new_piece: bool,
+    }
+    let none = Step { cost: f32::INFINITY, from: 0, from_unknown: false, new_piece: false };
+    let mut known = vec![none; n + 1];
+    let mut unknown = vec![none; n + 1];
+    known[0].cost = 0.0;
+    let relax = |slot: &mut Step, cost: f32, from: usize, from_unknown: bool, new_piece: bool| {
+        if cost < slot.cost {
+            *slot = Step { cost, from, from_unknown, new_piece };
+        }
+    };
+    let mut next_found = 0;
+    let mut prev_char: Option<char> = None;
+    for (i, c) in letters.char_indices() {
+        let j = i + c.len_utf8();
+        let (k, u) = (known[i].cost, unknown[i].cost);
+        while next_found < found.len() && found[next_found].0 == i {
+            let (_, end, cost) = found[next_found];
+            relax(&mut known[end], k + cost, i, false, true);
+            relax(&mut known[end], u + cost, i, true, true);
+            next_found += 1;
+        }
+        relax(&mut unknown[j], k + UNKNOWN_WORD + UNKNOWN_LETTER, i, false, true);
+        relax(&mut unknown[j], u + UNKNOWN_LETTER, i, true, false);
+        if prev_char == Some(c) {
+            relax(&mut known[j], k + REPEATED_LETTER, i, false, false);
+            relax(&mut unknown[j], u + REPEATED_LETTER, i, true, false);
+        }
+        prev_char = Some(c);
+    }
+    // Walk back, collecting where pieces start.
+    let mut starts = Vec::new();
+    let (mut pos, mut in_unknown) = (n, unknown[n].cost < known[n].cost);
+    while pos > 0 {
+        let step = if in_unknown { unknown[pos] } else { known[pos] };
+        if !step.cost.is_finite() || step.from >= pos {
+            // Unreachable: every position has the unknown step. Keep the rest in one piece.
+            starts.push(0);
+            break;
+        }
+        if step.new_piece {
+            starts.push(step.from);
+        }
+        pos = step.from;
+        in_unknown = step.from_unknown;
+    }
+    starts.reverse();
+    if starts.first() != Some(&0) {
+        starts.insert(0, 0);
+    }
+    starts.dedup();
+    let mut pieces: Vec<(usize, usize)> = starts.windows(2).map(|w| (w[0], w[1])).collect();
+    pieces.push((starts[starts.len() - 1], n));
+    pieces
 }
 
 /// Shortens runs of the same letter to at most `keep` letters. Returns the new text and, for each of its
@@ -449,6 +607,196 @@ pub fn has_double(text: &str) -> bool {
         prev = Some(c);
     }
     false
+}
+
+/// The text as the learned lexical model reads it: [`normalize_for_lexicon`], with leetspeak decoded in
+/// numbers too when the text shows leetspeak elsewhere ("1 w4n7 70 d13" -> "i want to die"), and spaced-out
+/// letters split back into words ("k i l l m y s e l f" -> "kill myself"). A text without either reads
+/// exactly as [`normalize_for_lexicon`] reads it.
+pub fn normalize_for_model(text: &str) -> String {
+    let view = light(text);
+    let (folded, leet) = fold_with(&view.text, false);
+    let folded = if leet || view.text.contains('$') { fold_with(&view.text, true).0 } else { folded };
+    let norm = squeeze(&folded, 2).0;
+    match segment_spaced(&norm) {
+        Some((segmented, _)) => squeeze(&segmented, 2).0,
+        None => norm,
+    }
+}
+
+impl LightView {
+    fn push(&mut self, ch: char, range: (usize, usize)) {
+        self.text.push(ch);
+        for _ in 0..ch.len_utf8() {
+            self.origin.push(range);
+        }
+    }
+
+    /// The original range of the character at byte `i` of the view.
+    fn origin_at(&self, i: usize) -> (usize, usize) {
+        self.origin[i]
+    }
+}
+
+/// Other readings of a light view that undo evasion, for the detectors that need digits and punctuation
+/// (personal information): leetspeak decoded in words ("l1v3 47" -> "live 47"), then in numbers too
+/// ("live at"); spaced-out letters split back into words ("m a p l e s t r e e t" -> "maple street").
+/// Every reading keeps the map to the original text. Empty when the text shows neither (the common case).
+pub fn evasion_views(view: &LightView) -> Vec<LightView> {
+    let mut views = Vec::new();
+    if view.text.bytes().any(|b| b.is_ascii_digit() || b == b'$') {
+        let words = decode_leet(view, false);
+        if (words.is_some() || view.text.contains('$'))
+            && let Some(numbers) = decode_leet(view, true)
+            && words.as_ref().is_none_or(|w| w.text != numbers.text)
+        {
+            views.push(numbers);
+        }
+        views.extend(words);
+    }
+    views.extend(split_spaced_view(view));
+    views
+}
+
+/// Leetspeak decoded in the words of a light view (digits and `$` inside words with letters), and with
+/// `numbers` also in short tokens made only of leet digits ("70" -> "to"). None when nothing changes.
+fn decode_leet(view: &LightView, numbers: bool) -> Option<LightView> {
+    let mut out = LightView {
+        text: String::with_capacity(view.text.len()),
+        origin: Vec::with_capacity(view.origin.len()),
+    };
+    let mut changed = false;
+    let mut at = 0;
+    for token in view.text.split(' ') {
+        let core = token.trim_end_matches(['.', ',', '!', '?', ';', ':']);
+        let has_letter = core.chars().any(char::is_alphabetic);
+        let decode = if numbers {
+            has_letter
+                || (core.len() <= 12
+                    && core.chars().any(|c| c.is_ascii_digit() || c == '$')
+                    && core.chars().all(|c| leet_digit(c) != c || c == '$' || is_apostrophe(c)))
+        } else {
+            has_letter && !is_number_with_suffix(core)
+        };
+        for (i, c) in token.char_indices() {
+            let mapped = match c {
+                _ if !decode || i >= core.len() => c,
+                '$' => 's',
+                d if d.is_ascii_digit() => leet_digit(d),
+                other => other,
+            };
+            changed |= mapped != c;
+            out.push(mapped, view.origin_at(at + i));
+        }
+        at += token.len();
+        if at < view.text.len() {
+            out.push(' ', view.origin_at(at));
+            at += 1;
+        }
+    }
+    changed.then_some(out)
+}
+
+/// An apostrophe between letters belongs to the word ("i'm"): its letters never stand alone. One between
+/// spaces is a separator ("m a r y ' s").
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || is_apostrophe(c)
+}
+
+/// Whether a light-view text has three lone letters in a row, separated only by spaces or punctuation
+/// (what [`split_spaced_view`] splits): a quick test without allocating, for the common text that has none.
+fn has_spaced_run(text: &str) -> bool {
+    let mut run = 0;
+    let mut prev_is_word_char = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next_is_word_char = chars.peek().is_some_and(|&n| is_word_char(n));
+        if c.is_alphabetic() && !prev_is_word_char && !next_is_word_char {
+            run += 1;
+            if run >= 3 {
+                return true;
+            }
+        } else if c.is_alphanumeric() || c == '@' {
+            run = 0;
+        }
+        prev_is_word_char = is_word_char(c);
+    }
+    false
+}
+
+/// Spaced-out letters of a light view ("m a p l e", "m.a.p.l.e", "s-e-x": three or more letters standing
+/// alone, separated by spaces or punctuation) split back into the words they spell, one space between
+/// words. None when there is no such run.
+fn split_spaced_view(view: &LightView) -> Option<LightView> {
+    let text = view.text.as_str();
+    if !has_spaced_run(text) {
+        return None;
+    }
+    let is_separator = |c: char| !c.is_alphanumeric() && c != '@';
+    // The letters that stand alone: (byte index, char).
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let alone = |k: usize| {
+        let c = chars[k].1;
+        c.is_alphabetic()
+            && (k == 0 || !is_word_char(chars[k - 1].1))
+            && chars.get(k + 1).is_none_or(|n| !is_word_char(n.1))
+    };
+    // Runs of lone letters separated only by separators: (first char index, last char index, letter indices).
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut k = 0;
+    while k < chars.len() {
+        if alone(k) {
+            current.push(k);
+            k += 1;
+            continue;
+        }
+        if is_separator(chars[k].1) && !current.is_empty() {
+            k += 1;
+            continue;
+        }
+        if current.len() >= 3 {
+            runs.push(std::mem::take(&mut current));
+        }
+        current.clear();
+        k += 1;
+    }
+    if current.len() >= 3 {
+        runs.push(current);
+    }
+    if runs.is_empty() {
+        return None;
+    }
+    let mut out =
+        LightView { text: String::with_capacity(text.len()), origin: Vec::with_capacity(text.len()) };
+    let mut k = 0;
+    for run in runs {
+        let (first, last) = (run[0], run[run.len() - 1]);
+        while k < first {
+            out.push(chars[k].1, view.origin_at(chars[k].0));
+            k += 1;
+        }
+        let letters: String = run.iter().map(|&r| chars[r].1).collect();
+        // Byte offsets in `letters` -> the run's letter indices.
+        let mut letter_at = Vec::with_capacity(letters.len());
+        for &r in &run {
+            letter_at.extend(std::iter::repeat_n(r, chars[r].1.len_utf8()));
+        }
+        for (w, (s, e)) in split_words(&letters).into_iter().enumerate() {
+            if w > 0 {
+                out.push(' ', view.origin_at(chars[letter_at[s]].0));
+            }
+            for (i, c) in letters[s..e].char_indices() {
+                out.push(c, view.origin_at(chars[letter_at[s + i]].0));
+            }
+        }
+        k = last + 1;
+    }
+    while k < chars.len() {
+        out.push(chars[k].1, view.origin_at(chars[k].0));
+        k += 1;
+    }
+    Some(out)
 }
 
 /// The full normalisation of a pattern or short text, as the lexicons see it (light, fold, squeeze to two).
@@ -493,12 +841,54 @@ mod tests {
     }
 
     #[test]
-    fn joins_spaced_letters() {
-        let (joined, ranges) = join_spaced(&fold("k i l l myself")).unwrap_or_default();
-        assert_eq!(joined, "kill myself");
-        assert_eq!(ranges, vec![(0, 4)]);
-        assert_eq!(join_spaced(&fold("k.i.l.l")).map(|j| j.0), Some("kill".to_string()));
-        assert_eq!(join_spaced("i am ok"), None);
+    fn splits_spaced_letters_into_words() {
+        let split = |s: &str| segment_spaced(&fold(s));
+        assert_eq!(split("k i l l myself"), Some(("kill myself".to_string(), vec![(0, 4)])));
+        assert_eq!(split("k.i.l.l m.y.s.e.l.f").map(|s| s.0), Some("kill myself".to_string()));
+        assert_eq!(
+            split("i w a n t to k i l l m y s e l f").map(|s| s.0),
+            Some("i want to kill myself".to_string())
+        );
+        assert_eq!(split("s-e-x").map(|s| s.0), Some("sex".to_string()));
+        // A rare word is one word, not common pieces; repeated letters stay with their word.
+        assert_eq!(split("a s s a s s i n").map(|s| s.0), Some("assassin".to_string()));
+        assert_eq!(split("r o o m m m at n i g h t").map(|s| s.0), Some("roommm at night".to_string()));
+        // Ordinary text with one-letter words is left alone.
+        assert_eq!(split("i am a kid"), None);
+        assert_eq!(split("i am ok"), None);
+    }
+
+    #[test]
+    fn split_words_covers_the_letters() {
+        assert_eq!(split_words(""), Vec::<(usize, usize)>::new());
+        assert_eq!(split_words("killmyself"), vec![(0, 4), (4, 10)]);
+        // Unknown letters stay together, between known words.
+        assert_eq!(split_words("thezqxjwords"), vec![(0, 3), (3, 7), (7, 12)]);
+        let pieces = split_words("ďżxkill");
+        assert_eq!(pieces.first().map(|p| p.0), Some(0));
+        assert_eq!(pieces.last().map(|p| p.1), Some("ďżxkill".len()));
+        assert!(pieces.windows(2).all(|w| w[0].1 == w[1].0));
+    }
+
+    #[test]
+    fn evasion_views_undo_leetspeak_and_spacing_keeping_the_map() {
+        let original = "1 l1v3 47 42 m4pl3 $7r337";
+        let views = evasion_views(&light(original));
+        assert!(
+            views.iter().any(|v| v.text == "1 live 47 42 maple street"),
+            "{:?}",
+            views.iter().map(|v| &v.text).collect::<Vec<_>>()
+        );
+        assert!(views.iter().any(|v| v.text == "i live at 42 maple street"));
+        let spaced = "i live at 42 m a p l e s t r e e t";
+        let views = evasion_views(&light(spaced));
+        assert_eq!(views.len(), 1);
+        let view = &views[0];
+        assert_eq!(view.text, "i live at 42 maple street");
+        let at = view.text.find("maple").unwrap_or(0);
+        let (s, e) = view.original_range(at, view.text.len()).unwrap_or((0, 0));
+        assert_eq!(&spaced[s..e], "m a p l e s t r e e t");
+        assert!(evasion_views(&light("call me at 555 1234, I am 12")).is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use regex::Regex;
 
-use crate::normalize::LightView;
+use crate::normalize::{LightView, evasion_views};
 use crate::types::{PiiKind, PiiSpan};
 
 /// Compiled detectors. All regexes use ASCII word boundaries so that they stay on the lazy DFA (linear).
@@ -243,11 +243,25 @@ impl PiiDetector {
         }
     }
 
-    /// Every PII span in the original text, sorted by start and merged where they overlap.
+    /// Every PII span in the original text, sorted by start and merged where they overlap. The detectors
+    /// also read the text with evasion undone (leetspeak, spaced-out letters: see
+    /// [`crate::normalize::evasion_views`]), the numbers only as written.
     pub fn detect(&self, view: &LightView) -> Vec<PiiSpan> {
+        let mut found = Vec::new();
+        digit_runs(&view.text, &mut found);
+        self.detect_words(view, &mut found);
+        let mut spans = original_spans(view, found);
+        for alternative in evasion_views(view) {
+            let mut found = Vec::new();
+            self.detect_words(&alternative, &mut found);
+            spans.extend(original_spans(&alternative, found));
+        }
+        merge(spans)
+    }
+
+    /// The detectors that read words (all but the digit runs), in view coordinates.
+    fn detect_words(&self, view: &LightView, found: &mut Vec<(usize, usize, PiiKind)>) {
         let text = view.text.as_str();
-        let mut found: Vec<(usize, usize, PiiKind)> = Vec::new();
-        digit_runs(text, &mut found);
         for m in self.email.find_iter(text) {
             found.push((m.start(), m.end(), PiiKind::Email));
         }
@@ -319,28 +333,31 @@ impl PiiDetector {
             let name_at = s.find(" is ").map(|i| i + 4).or_else(|| s.find("s ").map(|i| i + 2)).unwrap_or(0);
             found.push((m.start() + name_at, m.end(), PiiKind::FullName));
         }
-        merge(view, found)
     }
 }
 
-/// Sorts, merges overlaps (the first kind wins), and maps to original byte ranges.
-fn merge(view: &LightView, mut found: Vec<(usize, usize, PiiKind)>) -> Vec<PiiSpan> {
-    found.sort_by_key(|(s, e, _)| (*s, std::cmp::Reverse(*e)));
-    let mut merged: Vec<(usize, usize, PiiKind)> = Vec::new();
-    for (s, e, k) in found {
-        let e = trim_end(&view.text, s, e);
-        if s >= e {
-            continue;
-        }
+/// Spans found in a view (trailing spaces trimmed), as byte ranges of the original text.
+fn original_spans(view: &LightView, found: Vec<(usize, usize, PiiKind)>) -> Vec<PiiSpan> {
+    found
+        .into_iter()
+        .filter_map(|(s, e, kind)| {
+            let e = trim_end(&view.text, s, e);
+            view.original_range(s, e).map(|(start, end)| PiiSpan { start, end, kind })
+        })
+        .collect()
+}
+
+/// Sorts and merges overlaps (the first kind wins).
+fn merge(mut found: Vec<PiiSpan>) -> Vec<PiiSpan> {
+    found.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+    let mut merged: Vec<PiiSpan> = Vec::new();
+    for span in found {
         match merged.last_mut() {
-            Some(last) if s < last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e, k)),
+            Some(last) if span.start < last.end => last.end = last.end.max(span.end),
+            _ => merged.push(span),
         }
     }
     merged
-        .into_iter()
-        .filter_map(|(s, e, kind)| view.original_range(s, e).map(|(start, end)| PiiSpan { start, end, kind }))
-        .collect()
 }
 
 fn trim_end(text: &str, s: usize, mut e: usize) -> usize {
