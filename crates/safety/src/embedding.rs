@@ -13,7 +13,7 @@
 
 use crate::engine::{LearnedScorer, LearnedScores, ScorerError};
 use crate::policy;
-use crate::types::{Category, CategoryScores, Context};
+use crate::types::{Category, CategoryScores, Context, Role};
 
 /// Computes sentence embeddings (unit length, one per text, in order). Implemented outside this crate
 /// (`onda-models`), so the engine stays free of IO.
@@ -26,6 +26,8 @@ pub trait TextEmbedder: Send + Sync {
 const BUILTIN: &[u8] = include_bytes!("../model/embedding.bin");
 const MAGIC: &[u8; 8] = b"ONDAEMB1";
 const SAFE_LABEL: u8 = u8::MAX;
+/// The label byte's flag for an example written as the assistant.
+const ASSISTANT_FLAG: u8 = 0x80;
 
 /// Why a head file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +36,15 @@ pub enum HeadError {
     Malformed(&'static str),
 }
 
-/// A labeled prototype set: unit vectors, each unsafe in one category or safe (None).
+/// A labeled prototype set: unit vectors, each unsafe in one category or safe (None), and whether it was
+/// written as the assistant.
 #[derive(Clone, Debug, Default)]
 pub struct Prototypes {
     pub vectors: Vec<Vec<f32>>,
     pub labels: Vec<Option<Category>>,
+    /// An unsafe assistant example ("what school do you go to?") is only unsafe from the assistant: it is
+    /// not compared with a child's messages.
+    pub assistant: Vec<bool>,
 }
 
 /// An empirical distribution, kept as its 101 percentiles.
@@ -130,17 +136,18 @@ impl EmbeddingHead {
         Self::from_bytes(BUILTIN)
     }
 
-    /// The raw signal of one unit-length embedding.
-    pub fn signal(&self, embedding: &[f32]) -> Signal {
+    /// The raw signal of one unit-length embedding of a message written by `role`.
+    pub fn signal(&self, embedding: &[f32], role: Role) -> Signal {
         let mut value = 0.0;
         let mut votes = [0.0f32; Category::ALL.len()];
         for set in &self.sets {
             let mut unsafe_sims = Vec::with_capacity(set.vectors.len());
             let mut safe_sims = Vec::with_capacity(set.vectors.len());
             let mut labeled: Vec<(f32, Category)> = Vec::new();
-            for (vector, label) in set.vectors.iter().zip(&set.labels) {
+            for ((vector, label), &assistant) in set.vectors.iter().zip(&set.labels).zip(&set.assistant) {
                 let sim = dot(vector, embedding);
                 match label {
+                    Some(_) if assistant && role == Role::Child => {}
                     Some(c) => {
                         unsafe_sims.push(sim);
                         labeled.push((sim, *c));
@@ -189,8 +196,8 @@ impl EmbeddingHead {
 
     /// The head's verdict on one embedding: the category's score on the policy's scale and the signal's
     /// rank in its validation distribution.
-    pub fn scores(&self, embedding: &[f32]) -> LearnedScores {
-        let signal = self.signal(embedding);
+    pub fn scores(&self, embedding: &[f32], role: Role) -> LearnedScores {
+        let signal = self.signal(embedding, role);
         let mut categories = CategoryScores::default();
         if let Some(c) = signal.category {
             categories.set(c, self.policy_score(signal.value));
@@ -224,8 +231,9 @@ impl EmbeddingHead {
         u32le(&mut out, self.sets.len());
         for set in &self.sets {
             u32le(&mut out, set.vectors.len());
-            for (vector, label) in set.vectors.iter().zip(&set.labels) {
-                out.push(label.map_or(SAFE_LABEL, |c| c.index() as u8));
+            for ((vector, label), &assistant) in set.vectors.iter().zip(&set.labels).zip(&set.assistant) {
+                let flag = if assistant { ASSISTANT_FLAG } else { 0 };
+                out.push(label.map_or(SAFE_LABEL, |c| c.index() as u8) | flag);
                 let max = vector.iter().fold(0.0f32, |m, v| m.max(v.abs()));
                 let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
                 f32le(&mut out, scale);
@@ -267,12 +275,14 @@ impl EmbeddingHead {
             }
             let mut set = Prototypes::default();
             for _ in 0..n {
-                let label = r.take(1)?[0];
-                let label = if label == SAFE_LABEL {
+                let byte = r.take(1)?[0];
+                let label = if byte == SAFE_LABEL {
                     None
                 } else {
-                    Some(*Category::ALL.get(label as usize).ok_or(HeadError::Malformed("bad label"))?)
+                    let index = (byte & !ASSISTANT_FLAG) as usize;
+                    Some(*Category::ALL.get(index).ok_or(HeadError::Malformed("bad label"))?)
                 };
+                set.assistant.push(byte != SAFE_LABEL && byte & ASSISTANT_FLAG != 0);
                 let scale = r.f32()?;
                 let vector = r.take(dimension)?.iter().map(|&b| f32::from(b as i8) * scale).collect();
                 set.vectors.push(vector);
@@ -331,7 +341,7 @@ impl<E: TextEmbedder> EmbeddingScorer<E> {
 }
 
 impl<E: TextEmbedder> LearnedScorer for EmbeddingScorer<E> {
-    fn score(&self, text: &str, _ctx: &Context) -> Result<LearnedScores, ScorerError> {
+    fn score(&self, text: &str, ctx: &Context) -> Result<LearnedScores, ScorerError> {
         let text = text.trim();
         if text.is_empty() {
             return Ok(LearnedScores::default());
@@ -341,7 +351,7 @@ impl<E: TextEmbedder> LearnedScorer for EmbeddingScorer<E> {
         if vector.len() != self.head.dimension || vector.iter().any(|v| !v.is_finite()) {
             return Err(ScorerError::Failed("the embedding is malformed".into()));
         }
-        Ok(self.head.scores(vector))
+        Ok(self.head.scores(vector, ctx.role))
     }
 
     fn combine(&self, rules_score: f32, learned: &LearnedScores) -> f32 {
@@ -369,6 +379,7 @@ mod tests {
             sets: vec![Prototypes {
                 vectors: vec![unit(&[1.0, 0.0, 0.0]), unit(&[0.0, 1.0, 0.0]), unit(&[0.0, 0.0, 1.0])],
                 labels: vec![Some(Category::SelfHarm), Some(Category::Hate), None],
+                assistant: vec![false, true, false],
             }],
             thresholds: [0.2, 0.4, 0.6],
             signal_distribution: Distribution::of(&[-0.5, 0.0, 0.5, 1.0]),
@@ -379,12 +390,21 @@ mod tests {
     #[test]
     fn nearest_unsafe_prototype_names_the_category_and_safe_ones_pull_down() {
         let head = toy_head();
-        let near_self_harm = head.signal(&unit(&[1.0, 0.1, 0.0]));
+        let near_self_harm = head.signal(&unit(&[1.0, 0.1, 0.0]), Role::Child);
         assert_eq!(near_self_harm.category, Some(Category::SelfHarm));
-        let near_safe = head.signal(&unit(&[0.1, 0.0, 1.0]));
+        let near_safe = head.signal(&unit(&[0.1, 0.0, 1.0]), Role::Child);
         assert!(near_safe.value < near_self_harm.value);
         assert!(head.policy_score(near_self_harm.value) >= policy::STRONG);
         assert!(head.policy_score(near_safe.value) < policy::MILD);
+    }
+
+    #[test]
+    fn an_assistant_example_counts_only_against_the_assistant() {
+        let head = toy_head();
+        let near_hate = unit(&[0.0, 1.0, 0.1]);
+        assert_eq!(head.signal(&near_hate, Role::Assistant).category, Some(Category::Hate));
+        assert_ne!(head.signal(&near_hate, Role::Child).category, Some(Category::Hate));
+        assert!(head.signal(&near_hate, Role::Child).value < head.signal(&near_hate, Role::Assistant).value);
     }
 
     #[test]
@@ -417,6 +437,7 @@ mod tests {
         let head = toy_head();
         let back = EmbeddingHead::from_bytes(&head.to_bytes()).expect("round trip");
         assert_eq!(back.sets[0].labels, head.sets[0].labels);
+        assert_eq!(back.sets[0].assistant, head.sets[0].assistant);
         assert_eq!(back.thresholds, head.thresholds);
         assert_eq!(back.signal_distribution, head.signal_distribution);
         for (a, b) in back.sets[0].vectors.iter().zip(&head.sets[0].vectors) {

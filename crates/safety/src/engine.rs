@@ -98,6 +98,9 @@ pub struct RuleFindings {
     pub pii: Vec<PiiSpan>,
     /// (category, level, reason): what drove the level.
     drivers: Vec<(Category, u8, String)>,
+    /// The text holds a curated harmless expression that looks unsafe ("cut myself on paper", "diet
+    /// coke"): the learned layers, which read meaning from nearby examples, may not raise its level.
+    pub homonym: bool,
 }
 
 /// At this age and under, sexual words and romantic talk that are level 2 for an older child are level 3.
@@ -213,7 +216,7 @@ impl Engine {
             let group = &groups[g];
             match group.kind {
                 GroupKind::Marker(Marker::Minor) => minor = true,
-                GroupKind::Allow => {}
+                GroupKind::Allow => f.homonym = true,
                 GroupKind::Category(c) => {
                     let level = group.level(role);
                     let w = if level == 0 { group.weight * 0.3 } else { group.weight };
@@ -298,7 +301,7 @@ impl Engine {
             // head more than doubled the false positives on the dev sets.
             let agree = model.overall_thresholds().is_none_or(|t| lex.overall >= t.moderate);
             // It never sets a mild level (1) on its own: that level carries no intervention and no reason.
-            let cap = if agree { self.config.lexical_max_level } else { 0 };
+            let cap = if agree && !f.homonym { self.config.lexical_max_level } else { 0 };
             for (c, s) in lex.categories.iter() {
                 let level = policy::score_level(c, s, ctx.role).min(cap);
                 if level >= 2 && level > f.level {
@@ -334,8 +337,9 @@ impl Engine {
         if let Some(scorer) = &self.scorer {
             match scorer.score(text, ctx) {
                 Ok(learned) => {
+                    let cap = if f.homonym { 1 } else { self.config.learned_max_level };
                     for (c, s) in learned.categories.iter() {
-                        let level = policy::score_level(c, s, ctx.role).min(self.config.learned_max_level);
+                        let level = policy::score_level(c, s, ctx.role).min(cap);
                         if level >= 2 && level > f.level {
                             f.level = level;
                         }

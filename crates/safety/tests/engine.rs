@@ -34,7 +34,7 @@ struct Slow;
 impl LearnedScorer for Slow {
     fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         std::thread::sleep(Duration::from_millis(30));
-        Ok(CategoryScores::new())
+        Ok(CategoryScores::new().into())
     }
 }
 

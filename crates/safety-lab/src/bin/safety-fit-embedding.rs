@@ -87,6 +87,7 @@ fn run() -> Result<(), Failure> {
             };
             set.vectors.push(vector);
             set.labels.push(label);
+            set.assistant.push(row.role == Some(onda_safety::Role::Assistant));
         }
         eprintln!("{}: {} prototypes", path.display(), set.vectors.len());
         sets.push(set);
@@ -111,7 +112,7 @@ fn run() -> Result<(), Failure> {
         for (row, vector) in rows.iter().zip(&vectors) {
             let Some(label) = row.label else { continue };
             let ctx = Context { role: row.role.unwrap_or_default(), ..Context::default() };
-            signals.push((head.signal(vector).value, label));
+            signals.push((head.signal(vector, ctx.role).value, label));
             rules_scores.push((rules.assess(&row.text, &ctx).unsafe_score, label));
         }
         eprintln!("{}: {} rows", path.display(), rows.len());
