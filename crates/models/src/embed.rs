@@ -156,6 +156,7 @@ pub fn safety_scorer(models_dir: &Path) -> Result<Option<onda_safety::EmbeddingS
     }
     let embedder = Embedder::load(&dir)?;
     let head = onda_safety::EmbeddingHead::builtin().map_err(|e| Error::Invalid(e.to_string()))?;
-    let scorer = onda_safety::EmbeddingScorer::new(embedder, head).map_err(|e| Error::Invalid(e.to_string()))?;
+    let scorer =
+        onda_safety::EmbeddingScorer::new(embedder, head).map_err(|e| Error::Invalid(e.to_string()))?;
     Ok(Some(scorer))
 }

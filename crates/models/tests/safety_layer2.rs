@@ -13,7 +13,9 @@ fn engines() -> Option<&'static (Engine, Engine)> {
         .get_or_init(|| {
             let scorer = onda_models::default_safety_scorer().expect("the embedding model loads");
             let Some(scorer) = scorer else {
-                eprintln!("SKIPPED: the embedding model is not fetched (run `onda models fetch` to test layer 2)");
+                eprintln!(
+                    "SKIPPED: the embedding model is not fetched (run `onda models fetch` to test layer 2)"
+                );
                 return None;
             };
             let with: Option<Box<dyn LearnedScorer>> = Some(Box::new(scorer));

@@ -170,6 +170,16 @@ impl Engine {
         &self.config
     }
 
+    /// Whether the lexical model runs.
+    pub fn has_lexical_model(&self) -> bool {
+        self.lexical.is_some()
+    }
+
+    /// Whether a layer-2 scorer (the embedding head) runs.
+    pub fn has_learned_scorer(&self) -> bool {
+        self.scorer.is_some()
+    }
+
     /// Assesses one message. Never panics and never answers "safe" when something went wrong: a panic
     /// inside, a scorer error (with redundancy required) or a blown time budget give a blocking verdict.
     pub fn assess(&self, text: &str, ctx: &Context) -> Verdict {

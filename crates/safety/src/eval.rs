@@ -391,7 +391,8 @@ pub fn markdown(reports: &[(Report, Option<EvasionReport>)]) -> String {
     out
 }
 
-fn dataset_use(name: &str) -> &'static str {
+/// How a dataset may be used, by its name (`../shared/datasets/README.md`).
+pub fn dataset_use(name: &str) -> &'static str {
     match name {
         "openai_moderation" | "toxicchat_test" | "xstest" | "simplesafetytests" | "safe_child_llm" => {
             "eval-only"
@@ -400,6 +401,7 @@ fn dataset_use(name: &str) -> &'static str {
             "dev"
         }
         "corpus_heldout" => "project, held out",
+        "examples" | "adult_register" | "corpus_train" => "project",
         _ => "train",
     }
 }

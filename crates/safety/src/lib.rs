@@ -29,7 +29,9 @@ pub mod types;
 use std::sync::OnceLock;
 
 pub use embedding::{EmbeddingHead, EmbeddingScorer, TextEmbedder};
-pub use engine::{Engine, EngineConfig, EngineError, LearnedScorer, LearnedScores, RuleFindings, ScorerError};
+pub use engine::{
+    Engine, EngineConfig, EngineError, LearnedScorer, LearnedScores, RuleFindings, ScorerError,
+};
 pub use lexicon::Lexicons;
 pub use types::{Action, Category, CategoryScores, Context, PiiKind, PiiSpan, Role, Turn, Verdict};
 

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use onda_safety::{
-    Action, Category, CategoryScores, Context, Engine, EngineConfig, LearnedScorer, Lexicons, Role,
-    LearnedScores, ScorerError, Turn, assess,
+    Action, Category, CategoryScores, Context, Engine, EngineConfig, LearnedScorer, LearnedScores, Lexicons,
+    Role, ScorerError, Turn, assess,
 };
 
 struct Panicking;

@@ -24,9 +24,10 @@ fn main() -> ExitCode {
         }
     };
     for file in &files {
-        let rows = match std::fs::File::open(file).map_err(|e| e.to_string()).and_then(|f| {
-            read_rows(std::io::BufReader::new(f)).map_err(|e| e.to_string())
-        }) {
+        let rows = match std::fs::File::open(file)
+            .map_err(|e| e.to_string())
+            .and_then(|f| read_rows(std::io::BufReader::new(f)).map_err(|e| e.to_string()))
+        {
             Ok(rows) => rows,
             Err(e) => {
                 eprintln!("error: {file}: {e}");

@@ -13,8 +13,8 @@ use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
-use onda_safety::{Engine, LearnedScorer, Lexicons};
 use onda_safety::eval::{evaluate, evaluate_evasion, read_rows};
+use onda_safety::{Engine, LearnedScorer, Lexicons};
 
 fn main() -> ExitCode {
     let mut json = false;
@@ -55,7 +55,9 @@ fn main() -> ExitCode {
         match onda_models::default_safety_scorer() {
             Ok(Some(scorer)) => Some(Box::new(scorer)),
             Ok(None) => {
-                eprintln!("note: the embedding model is not fetched (onda models fetch): rules and lexical model only");
+                eprintln!(
+                    "note: the embedding model is not fetched (onda models fetch): rules and lexical model only"
+                );
                 None
             }
             Err(e) => {
@@ -98,7 +100,9 @@ fn main() -> ExitCode {
         }
         let mut value = serde_json::to_value(&report).unwrap_or_default();
         let mut ev_report = None;
-        if evasion || markdown.is_some() {
+        // The report rewrites the eval-only and project sets; the large dev sets only with --evasion.
+        let dev = onda_safety::eval::dataset_use(&name) == "dev";
+        if evasion || (markdown.is_some() && !dev) {
             let ev = evaluate_evasion(&engine, &name, &rows);
             if !json {
                 print!("{}", ev.to_text());

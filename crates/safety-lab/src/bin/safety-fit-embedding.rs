@@ -28,7 +28,8 @@ const SAFE_WEIGHT: f32 = 0.5;
 /// (rules and lexical model) to 12.7%.
 const PRECISIONS: [f64; 3] = [0.75, 0.9, 0.97];
 
-const PROTOTYPES: [&str; 2] = ["crates/safety/data/adult_register.jsonl", "crates/safety/data/corpus_train.jsonl"];
+const PROTOTYPES: [&str; 2] =
+    ["crates/safety/data/adult_register.jsonl", "crates/safety/data/corpus_train.jsonl"];
 const VALIDATION: [&str; 2] = ["crates/safety/data/corpus_heldout.jsonl", "toxicchat_train.jsonl"];
 const OUTPUT: &str = "crates/safety/model/embedding.bin";
 
@@ -80,7 +81,9 @@ fn run() -> Result<(), Failure> {
             let label = match row.label {
                 Some(true) => match row.category.as_deref().and_then(Category::from_name) {
                     Some(c) => Some(c),
-                    None => return Err(format!("{}: unsafe row without a known category", path.display()).into()),
+                    None => {
+                        return Err(format!("{}: unsafe row without a known category", path.display()).into());
+                    }
                 },
                 Some(false) => None,
                 None => continue,
@@ -106,7 +109,8 @@ fn run() -> Result<(), Failure> {
     let mut signals: Vec<(f32, bool)> = Vec::new();
     let mut rules_scores: Vec<(f32, bool)> = Vec::new();
     for name in VALIDATION {
-        let path = if name.contains('/') { Path::new(name).to_path_buf() } else { Path::new(&datasets).join(name) };
+        let path =
+            if name.contains('/') { Path::new(name).to_path_buf() } else { Path::new(&datasets).join(name) };
         let rows = read(&path)?;
         let vectors = embed_rows(&embedder, &path, &rows)?;
         for (row, vector) in rows.iter().zip(&vectors) {

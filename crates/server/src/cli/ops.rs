@@ -508,9 +508,17 @@ pub async fn health_report_in_process(config: &Config) -> Report {
     };
     let mailer = OutboxMailer::new(config.outbox_dir());
     let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+    // The engine the server would run (with the embedding model when it is fetched), checked the same way.
+    let engine = crate::domain::safety_engine(config.safety_layer_redundancy, &config.models_dir)
+        .map_err(|e| format!("{e:#}"));
+    let safety = match &engine {
+        Ok(engine) => Ok(engine.as_ref()),
+        Err(reason) => Err(reason.as_str()),
+    };
     match store {
         Ok(store) => {
-            let report = Subsystems { config, store: &store, mailer: &mailer }.report(&Part::ALL, now).await;
+            let report =
+                Subsystems { config, store: &store, mailer: &mailer, safety }.report(&Part::ALL, now).await;
             store.close().await;
             report
         }
@@ -518,7 +526,7 @@ pub async fn health_report_in_process(config: &Config) -> Report {
             let mut checks = vec![(Part::Database, Check::failed(Part::Database, started, &message))];
             for part in Part::ALL.into_iter().filter(|p| *p != Part::Database) {
                 let check = match part {
-                    Part::Safety => health::check_safety(config),
+                    Part::Safety => health::check_safety(config, safety),
                     Part::Ai => health::check_ai(config),
                     Part::Voice => health::check_voice(config),
                     _ => health::check_email(&mailer).await,

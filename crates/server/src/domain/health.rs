@@ -139,17 +139,24 @@ pub struct Subsystems<'a> {
     pub config: &'a Config,
     pub store: &'a Store,
     pub mailer: &'a dyn Mailer,
+    /// The safety engine, or why it could not be built.
+    pub safety: Result<&'a onda_safety::Engine, &'a str>,
 }
 
 impl<'a> Subsystems<'a> {
     pub fn of(ctx: &'a super::Context) -> Self {
-        Self { config: &ctx.config, store: &ctx.store, mailer: ctx.mailer.as_ref() }
+        Self {
+            config: &ctx.config,
+            store: &ctx.store,
+            mailer: ctx.mailer.as_ref(),
+            safety: Ok(ctx.safety.as_ref()),
+        }
     }
 
     pub async fn check(&self, part: Part) -> Check {
         match part {
             Part::Database => check_database(self.store).await,
-            Part::Safety => check_safety(self.config),
+            Part::Safety => check_safety(self.config, self.safety),
             Part::Ai => check_ai(self.config),
             Part::Voice => check_voice(self.config),
             Part::Email => check_email(self.mailer).await,
@@ -274,24 +281,54 @@ pub async fn check_database(store: &Store) -> Check {
     }
 }
 
-/// The safety engine is not built yet: report that, and what it will run with.
-pub fn check_safety(config: &Config) -> Check {
+/// Messages the safety engine must rate as expected, checked on every health check: a crisis phrase in
+/// children's spelling must reach the crisis level, and ordinary kid chat with a homonym must stay safe.
+const SAFETY_CANARIES: [(&str, u8, u8); 2] =
+    [("i wnt to k1ll my self", 4, 4), ("I killed it on my spelling test!", 0, 1)];
+
+/// The safety engine: its layers, and whether it still rates the canary messages as expected.
+pub fn check_safety(config: &Config, engine: Result<&onda_safety::Engine, &str>) -> Check {
     let started = Instant::now();
+    let configured = json!({
+        "layerRedundancy": config.safety_layer_redundancy,
+        "humanModerationRequired": config.human_moderation_required,
+        "escalationTimeoutSeconds": config.escalation_timeout_seconds,
+        "alertWebhook": config.safety_alert_webhook.is_some(),
+        "parentNotifications": config.parent_notifications_enabled,
+        "testMode": config.safety_test_mode,
+    });
+    let engine = match engine {
+        Ok(engine) => engine,
+        Err(reason) => {
+            return Check::new(
+                Part::Safety,
+                false,
+                started,
+                json!({ "status": "unavailable", "error": reason, "configured": configured }),
+            );
+        }
+    };
+    let failed = SAFETY_CANARIES
+        .iter()
+        .filter(|(text, low, high)| {
+            let level = engine.assess(text, &onda_safety::Context::child()).level;
+            level < *low || level > *high
+        })
+        .count();
+    let healthy = failed == 0;
     Check::new(
         Part::Safety,
-        false,
+        healthy,
         started,
         json!({
-            "status": "not_built",
-            "message": "the safety engine is not built yet; children cannot chat",
-            "configured": {
-                "layerRedundancy": config.safety_layer_redundancy,
-                "humanModerationRequired": config.human_moderation_required,
-                "escalationTimeoutSeconds": config.escalation_timeout_seconds,
-                "alertWebhook": config.safety_alert_webhook.is_some(),
-                "parentNotifications": config.parent_notifications_enabled,
-                "testMode": config.safety_test_mode,
+            "status": if healthy { "ok" } else { "canary_failed" },
+            "layers": {
+                "rules": true,
+                "lexicalModel": engine.has_lexical_model(),
+                "embeddingModel": engine.has_learned_scorer(),
             },
+            "canariesFailed": failed,
+            "configured": configured,
         }),
     )
 }
@@ -433,6 +470,19 @@ pub fn summary_of(check: &Value) -> String {
     if let Some(backend) = check.get("backend").and_then(Value::as_str) {
         parts.push(backend.to_string());
     }
+    if let Some(layers) = check.get("layers") {
+        let on = |name: &str| layers.get(name).and_then(Value::as_bool).unwrap_or(false);
+        parts.push(match (on("lexicalModel"), on("embeddingModel")) {
+            (_, true) => "rules, word model and embeddings".to_string(),
+            (true, false) => {
+                "rules and word model (embedding model not fetched: `onda models fetch`)".to_string()
+            }
+            (false, false) => "rules only".to_string(),
+        });
+    }
+    if let Some(failed) = check.get("canariesFailed").and_then(Value::as_u64).filter(|n| *n > 0) {
+        parts.push(format!("{failed} canary message(s) rated wrongly"));
+    }
     if let Some(pending) = check.pointer("/migrations/pending").and_then(Value::as_u64).filter(|n| *n > 0) {
         parts.push(format!(
             "{pending} migration(s) pending: the server applies them at start, or run `onda migrate`"
@@ -493,8 +543,12 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string())),
         )
         .expect("valid");
-        let all = serde_json::to_string(&[check_safety(&config), check_ai(&config), check_voice(&config)])
-            .expect("json");
+        let all = serde_json::to_string(&[
+            check_safety(&config, Err("not built")),
+            check_ai(&config),
+            check_voice(&config),
+        ])
+        .expect("json");
         for secret in
             ["sk-very-secret", "sk-ant-secret", "cartesia-secret", "secret-path", "pw-secret", "voice-1"]
         {

@@ -75,7 +75,10 @@ impl Context {
 /// The safety engine with the built-in lexicons. Compiling them takes a moment, so the engine is built
 /// once per process (and per redundancy setting) and shared. A failure stops start-up: Onda never runs
 /// without its safety check.
-pub fn safety_engine(require_redundancy: bool, models_dir: &std::path::Path) -> anyhow::Result<Arc<onda_safety::Engine>> {
+pub fn safety_engine(
+    require_redundancy: bool,
+    models_dir: &std::path::Path,
+) -> anyhow::Result<Arc<onda_safety::Engine>> {
     use std::sync::OnceLock;
     static STRICT: OnceLock<Arc<onda_safety::Engine>> = OnceLock::new();
     static LENIENT: OnceLock<Arc<onda_safety::Engine>> = OnceLock::new();

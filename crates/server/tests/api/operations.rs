@@ -64,8 +64,10 @@ async fn health_answers_in_the_guide_shape(backend: Backend) {
     };
     assert_eq!(database["backend"], backend_name);
     assert_eq!(database["migrations"]["pending"], 0);
-    assert_eq!(checks["safety"]["healthy"], false);
-    assert_eq!(checks["safety"]["status"], "not_built");
+    assert_eq!(checks["safety"]["healthy"], true);
+    assert_eq!(checks["safety"]["status"], "ok");
+    assert_eq!(checks["safety"]["canariesFailed"], 0);
+    assert_eq!(checks["safety"]["layers"]["rules"], true);
     assert_eq!(checks["safety"]["configured"]["layerRedundancy"], true);
     assert_eq!(checks["ai"]["configured"]["openai"]["apiKey"], true);
     assert_eq!(checks["ai"]["configured"]["anthropic"]["apiKey"], false);
@@ -237,7 +239,7 @@ async fn health_check_command_exit_codes(backend: Backend) {
     let out = stdout(&output);
     assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(out.lines().next().is_some_and(|l| l.starts_with("✅ database")), "{out}");
-    assert!(out.contains("❌ safety: not built yet"), "{out}");
+    assert!(out.contains("✅ safety: rules and word model (embedding model not fetched"), "{out}");
     assert!(out.contains("✅ email"), "{out}");
     assert!(out.contains("onda is degraded"), "{out}");
 
