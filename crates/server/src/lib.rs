@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod providers;
 pub mod storage;
 pub mod telemetry;
+pub mod testing;
 
 use std::future::Future;
 use std::sync::Arc;
