@@ -137,6 +137,12 @@ struct Timing {
 }
 
 async fn run(app: Arc<TestApp>, args: &Args) -> anyhow::Result<String> {
+    // Other work on the machine shows in every figure: say how busy it was before this bench began.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| {
+            format!(", load average before {}", l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        })
+        .unwrap_or_default();
     let setup_started = Instant::now();
     eprintln!("setting up {} families (sign-up, consent, PIN, a child, kid mode)...", args.children + 1);
     let kids: Vec<anyhow::Result<Kid>> = futures::stream::iter(0..=args.children)
@@ -161,27 +167,29 @@ async fn run(app: Arc<TestApp>, args: &Args) -> anyhow::Result<String> {
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut report = format!(
-        "\nOnda chat server, instant scripted model (three sentences a reply), {backend}, {cores} CPU cores\n\
-         latency from sending POST /api/chat to the first delta / to the done event\n\n"
+        "\nOnda chat server, instant scripted model (three sentences a reply), {backend}, {cores} CPU cores{load}\n\
+         latency from sending POST /api/chat to the first delta and to the done event; CPU time of server and\n\
+         clients together, per message\n\n"
     );
     report.push_str(&format!(
-        "{:<44} {:>8} {:>8}  {:>21}  {:>31}\n",
-        "run", "messages", "msg/s", "first delta p50 / p99", "done (added) p50 / p90 / p99 / max"
+        "{:<44} {:>8} {:>6} {:>7}  {:>21}  {:>36}\n",
+        "run", "messages", "msg/s", "CPU/msg", "first delta p50 / p99", "done (added) p50 / p90 / p99 / max"
     ));
 
     eprintln!("1 child, {} messages one after another...", args.reference_messages);
-    let started = Instant::now();
-    let mut timings = Vec::with_capacity(args.reference_messages);
-    for _ in 0..args.reference_messages {
-        timings.push(chat_once(&app, &mut reference).await?);
-    }
-    let single = Summary::of(&timings, started.elapsed());
+    let single = measure(async {
+        let mut timings = Vec::with_capacity(args.reference_messages);
+        for _ in 0..args.reference_messages {
+            timings.push(chat_once(&app, &mut reference).await?);
+        }
+        Ok(timings)
+    })
+    .await?;
     report.push_str(&single.row("1 child, one message after another"));
 
     let think = Duration::from_millis(args.think_ms);
     eprintln!("{} children, {} messages each, ~{} ms apart...", args.children, args.messages, args.think_ms);
-    let (paced, wall) = concurrently(&app, &mut kids, args.messages, Some(think)).await?;
-    let paced = Summary::of(&paced, wall);
+    let paced = measure(concurrently(&app, &mut kids, args.messages, Some(think))).await?;
     report.push_str(&paced.row(&format!(
         "{} children at once, ~{:.1} s between messages",
         args.children,
@@ -189,8 +197,7 @@ async fn run(app: Arc<TestApp>, args: &Args) -> anyhow::Result<String> {
     )));
 
     eprintln!("{} children, {} messages each, no pause...", args.children, args.messages);
-    let (saturated, wall) = concurrently(&app, &mut kids, args.messages, None).await?;
-    let saturated = Summary::of(&saturated, wall);
+    let saturated = measure(concurrently(&app, &mut kids, args.messages, None)).await?;
     report.push_str(&saturated.row(&format!("{} children at once, no pause (saturated)", args.children)));
 
     let verdict = if paced.p99 < ADDED_LATENCY_P99_TARGET { "met" } else { "MISSED" };
@@ -206,15 +213,24 @@ async fn run(app: Arc<TestApp>, args: &Args) -> anyhow::Result<String> {
     Ok(report)
 }
 
+/// Runs one measured run and sums it up with its wall and CPU time.
+async fn measure(run: impl Future<Output = anyhow::Result<Vec<Timing>>>) -> anyhow::Result<Summary> {
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let timings = run.await?;
+    let wall = started.elapsed();
+    let cpu = cpu_before.zip(cpu_time()).map(|(before, after)| after.saturating_sub(before));
+    Ok(Summary::of(&timings, wall, cpu))
+}
+
 /// Sends `messages` messages from every child at once; `think` is the mean pause after each reply
-/// (`None`: none). Returns every message's timing and the wall time of the run.
+/// (`None`: none). Returns every message's timing.
 async fn concurrently(
     app: &Arc<TestApp>,
     kids: &mut Vec<Kid>,
     messages: usize,
     think: Option<Duration>,
-) -> anyhow::Result<(Vec<Timing>, Duration)> {
-    let started = Instant::now();
+) -> anyhow::Result<Vec<Timing>> {
     let mut tasks = Vec::with_capacity(kids.len());
     for mut kid in kids.drain(..) {
         let app = app.clone();
@@ -241,7 +257,7 @@ async fn concurrently(
         kids.push(kid);
         all.extend(timings);
     }
-    Ok((all, started.elapsed()))
+    Ok(all)
 }
 
 /// A family of its own on its own loopback address: sign-up (with the emailed link), consent, PIN, a
@@ -303,6 +319,8 @@ async fn chat_once(app: &TestApp, kid: &mut Kid) -> anyhow::Result<Timing> {
 struct Summary {
     messages: usize,
     per_second: f64,
+    /// CPU time per message, of server and clients together (when known).
+    cpu_per_message: Option<Duration>,
     first_delta_p50: Duration,
     first_delta_p99: Duration,
     p50: Duration,
@@ -312,7 +330,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn of(timings: &[Timing], wall: Duration) -> Self {
+    fn of(timings: &[Timing], wall: Duration, cpu: Option<Duration>) -> Self {
         let mut done: Vec<Duration> = timings.iter().map(|t| t.done).collect();
         let mut first: Vec<Duration> = timings.iter().map(|t| t.first_delta).collect();
         done.sort();
@@ -320,6 +338,7 @@ impl Summary {
         Self {
             messages: timings.len(),
             per_second: timings.len() as f64 / wall.as_secs_f64().max(f64::EPSILON),
+            cpu_per_message: cpu.map(|cpu| cpu / timings.len().max(1) as u32),
             first_delta_p50: percentile(&first, 50.0),
             first_delta_p99: percentile(&first, 99.0),
             p50: percentile(&done, 50.0),
@@ -330,8 +349,9 @@ impl Summary {
     }
 
     fn row(&self, name: &str) -> String {
+        let cpu = self.cpu_per_message.map_or_else(|| "?".to_string(), |cpu| format!("{:.2} ms", ms(cpu)));
         format!(
-            "{name:<44} {:>8} {:>8.0}  {:>9.2} / {:>6.2} ms  {:>6.2} / {:>6.2} / {:>6.2} / {:>6.2} ms\n",
+            "{name:<44} {:>8} {:>6.0} {cpu:>7}  {:>9.2} / {:>6.2} ms  {:>7.2} / {:>6.2} / {:>6.2} / {:>6.2} ms\n",
             self.messages,
             self.per_second,
             ms(self.first_delta_p50),
@@ -351,6 +371,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The CPU time this process (server and clients) has used so far, from `/proc/self/stat` (Linux; its
+/// clock ticks are 1/100 s); `None` elsewhere.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces, so it ends at the last ')'): state is
+    // the first, and user and system time are the 12th and 13th.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn ms(duration: Duration) -> f64 {

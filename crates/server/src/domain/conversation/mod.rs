@@ -467,7 +467,11 @@ impl ChatTurn<'_> {
             }
         };
 
-        let conversation = self.conversation().await?;
+        // The conversation found at the start of this turn (one turn at a time per child), or a new one.
+        let conversation = match existing {
+            Some(conversation) => conversation,
+            None => self.conversation().await?,
+        };
         let session = match current {
             Some(session) => session,
             None => {
@@ -531,7 +535,13 @@ impl ChatTurn<'_> {
         let redirect = (verdict.level == 2).then(|| redirect_instruction(&verdict));
         let request = self.request(&conversation, whisper, redirect).await?;
         let cloud_allowed = consent::cloud_ai_allowed(ctx, &child.family_id).await?;
-        self.reply(&conversation, &child_message, &verdict, prefix, request, cloud_allowed, whisper).await
+        // What the reply's safety checks read: the last turns, ending with the child's message (the
+        // turns read before it was stored, so no second read).
+        let mut history = turns;
+        history.push(Turn::new(SafetyRole::Child, child_message.text.clone()));
+        let excess = history.len().saturating_sub(SAFETY_CONTEXT_TURNS as usize);
+        history.drain(..excess);
+        self.reply(&conversation, history, &verdict, prefix, request, cloud_allowed, whisper).await
     }
 
     /// Levels 3 and 4: the answer written by people, after the message and the event are committed.
@@ -643,12 +653,13 @@ impl ChatTurn<'_> {
         Ok(ChatRequest { messages, max_tokens, temperature: 0.7 })
     }
 
-    /// Streams the model's reply sentence by sentence, each assessed before it is sent, then stores it.
+    /// Streams the model's reply sentence by sentence, each assessed before it is sent (with `history`,
+    /// the last turns up to the child's message, as context), then stores it.
     #[allow(clippy::too_many_arguments)]
     async fn reply(
         &mut self,
         conversation: &ConversationRow,
-        child_message: &MessageRow,
+        history: Vec<Turn>,
         input: &Verdict,
         prefix: Vec<String>,
         request: ChatRequest,
@@ -677,17 +688,6 @@ impl ChatTurn<'_> {
                 model = Some(m);
                 let mut splitter = SentenceSplitter::new();
                 let deadline = tokio::time::Instant::now() + REPLY_TOTAL_TIMEOUT;
-                let mut history: Vec<Turn> = ctx
-                    .store
-                    .messages_before(&conversation.id, i64::MAX, SAFETY_CONTEXT_TURNS)
-                    .await?
-                    .into_iter()
-                    .rev()
-                    .map(|m| Turn::new(safety_role(&m.role), m.text))
-                    .collect();
-                if history.last().is_none_or(|t| t.text != child_message.text) {
-                    history.push(Turn::new(SafetyRole::Child, child_message.text.clone()));
-                }
                 'stream: loop {
                     let idle = tokio::time::sleep(REPLY_IDLE_TIMEOUT);
                     let next = tokio::select! {
