@@ -163,7 +163,7 @@ async fn run(app: Arc<TestApp>, args: &Args) -> anyhow::Result<String> {
 
     let backend = match app.backend {
         Backend::Sqlite => "SQLite (temporary folder)",
-        Backend::Postgres => "PostgreSQL (throw-away database)",
+        Backend::Postgres => "PostgreSQL (throw-away database; its own processes' CPU time is not counted)",
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut report = format!(
