@@ -14,7 +14,10 @@
 //!   `--think-ms`) after the previous reply ended, which is faster than any child types: the latency at
 //!   100 concurrent children (the target, p99 under 5 ms);
 //! - the same children sending with no pause at all: the most messages per second the server answers
-//!   (its latencies there are mostly queueing: N messages waiting for 2 cores).
+//!   (its latencies there are mostly queueing: N messages waiting for the cores).
+//!
+//! Each run prints p50, p90, p99 and maximum of the time to the first delta and to `done`, the messages
+//! per second, and the CPU time per message (of the whole process, from `/proc/self/stat`).
 //!
 //! Each child is a household of its own, on its own loopback address (127.0.x.y), so the per-address
 //! rate limits stay on as in production and do not throttle one child because of another; each child
