@@ -10,10 +10,12 @@ pub mod jobs;
 pub mod providers;
 pub mod storage;
 pub mod telemetry;
+pub mod testing;
 
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -78,6 +80,14 @@ pub async fn serve(
     };
     let app = http::router(state);
     tracing::info!(address = %listener.local_addr()?, "onda is listening");
+    // Every sentence of a reply is a small write of its own: without TCP_NODELAY, Nagle's algorithm holds
+    // each one back until the client acknowledges the previous one, which delayed acknowledgements make
+    // up to 40 ms.
+    let listener = listener.tap_io(|stream| {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY on a connection");
+        }
+    });
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(until_stopped(stopped))
         .await;

@@ -10,12 +10,21 @@ use tracing::{Level, Span, field};
 use crate::config::{Config, LogFormat};
 
 pub fn init(config: &Config) {
+    init_with_writer(config, std::io::stderr);
+}
+
+/// The same logs written elsewhere: the chat benchmark formats every line as a server does, into
+/// `std::io::sink`, so that logging counts in the latency it measures without flooding its output.
+pub fn init_with_writer<W>(config: &Config, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "{level},sqlx=warn,tower_http=info,hyper=warn",
         level = config.log_level
     ))
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

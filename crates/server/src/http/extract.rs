@@ -170,9 +170,14 @@ where
             return Err(DomainError::Forbidden("a parent must open a child session first").into());
         };
         let ctx = Context::from_ref(&AppState::from_ref(state));
-        let child = access::child_of_family(&ctx, &family_id, &child_id).await?;
+        // Two reads side by side (a child waits for each round trip otherwise); the child is checked first.
+        let (child, chat_allowed) = tokio::join!(
+            access::child_of_family(&ctx, &family_id, &child_id),
+            consent::chat_allowed(&ctx, &family_id)
+        );
+        let child = child?;
         // Checked on every request, so revoking consent stops a child's session at once.
-        if !consent::chat_allowed(&ctx, &family_id).await? {
+        if !chat_allowed? {
             return Err(DomainError::Forbidden("parental consent is not in force: ask a parent").into());
         }
         Ok(KidSession { auth, child })

@@ -1,6 +1,6 @@
 //! Families, user accounts, browser sessions, one-time email tokens and the family PIN.
 
-use super::{StorageResult, Store, with_pool};
+use super::{StorageResult, Store, with_pool, with_writer};
 
 /// Inserts a user through any executor (a pool or a transaction) of either backend.
 macro_rules! insert_user {
@@ -79,7 +79,7 @@ impl Store {
         is_demo: bool,
         parent: &NewUser<'_>,
     ) -> StorageResult<()> {
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("INSERT INTO families (id, is_demo, created_at) VALUES ($1, $2, $3)")
                 .bind(family_id)
@@ -95,7 +95,7 @@ impl Store {
 
     /// Creates an account that belongs to no family (moderators and administrators).
     pub async fn create_staff_user(&self, user: &NewUser<'_>) -> StorageResult<()> {
-        with_pool!(self, pool => insert_user!(pool, user));
+        with_writer!(self, pool => insert_user!(pool, user));
         Ok(())
     }
 
@@ -110,7 +110,7 @@ impl Store {
     }
 
     pub async fn set_email_verified(&self, user_id: &str, now: i64) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2) WHERE id = $1",
         )
         .bind(user_id)
@@ -122,7 +122,7 @@ impl Store {
 
     /// Replaces the password and ends every session of the account.
     pub async fn set_password(&self, user_id: &str, password_hash: &str) -> StorageResult<()> {
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
                 .bind(user_id)
@@ -145,7 +145,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) \
              VALUES ($1, $2, $3, $3, $4)",
         )
@@ -178,7 +178,7 @@ impl Store {
 
     /// Slides the expiry of an active session forward.
     pub async fn touch_session(&self, token_hash: &str, now: i64, expires_at: i64) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE token_hash = $1",
         )
         .bind(token_hash)
@@ -190,7 +190,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        with_writer!(self, pool => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(pool)
             .await?.rows_affected());
@@ -199,7 +199,7 @@ impl Store {
 
     /// Puts a browser session into kid mode for a child, or (with `None`) back to the parent.
     pub async fn set_session_kid_mode(&self, token_hash: &str, child_id: Option<&str>) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query("UPDATE sessions SET kid_child_id = $2 WHERE token_hash = $1")
+        with_writer!(self, pool => sqlx::query("UPDATE sessions SET kid_child_id = $2 WHERE token_hash = $1")
             .bind(token_hash)
             .bind(child_id)
             .execute(pool)
@@ -216,7 +216,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "INSERT INTO email_tokens (token_hash, user_id, purpose, subject_id, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -238,7 +238,7 @@ impl Store {
         purpose: &str,
         now: i64,
     ) -> StorageResult<Option<EmailTokenRow>> {
-        Ok(with_pool!(self, pool => sqlx::query_as(
+        Ok(with_writer!(self, pool => sqlx::query_as(
             "UPDATE email_tokens SET used_at = $3 \
              WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
              RETURNING user_id, purpose, subject_id",
@@ -281,7 +281,7 @@ impl Store {
 
     /// Sets a new PIN and clears any lockout.
     pub async fn set_pin(&self, family_id: &str, pin_hash: &str) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "UPDATE families SET pin_hash = $2, pin_failed_attempts = 0, pin_locked_until = NULL WHERE id = $1",
         )
         .bind(family_id)
@@ -297,7 +297,7 @@ impl Store {
         failed_attempts: i64,
         locked_until: Option<i64>,
     ) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "UPDATE families SET pin_failed_attempts = $2, pin_locked_until = $3 WHERE id = $1",
         )
         .bind(family_id)

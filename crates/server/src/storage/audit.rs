@@ -1,6 +1,6 @@
 //! The audit log: logins, consent, PIN failures, settings changes. Never a child's message text.
 
-use super::{StorageResult, Store, new_id, with_pool};
+use super::{StorageResult, Store, new_id, with_pool, with_writer};
 
 #[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
 pub struct AuditRow {
@@ -25,7 +25,7 @@ pub struct AuditEntry<'a> {
 impl Store {
     pub async fn append_audit(&self, entry: &AuditEntry<'_>, now: i64) -> StorageResult<()> {
         let detail = if entry.detail.is_null() { "{}".to_string() } else { entry.detail.to_string() };
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "INSERT INTO audit_log (id, at, actor_user_id, family_id, action, detail, ip) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )

@@ -1,6 +1,6 @@
 //! Child profiles: a first name or nickname, an age and a buddy persona; nothing else about the child.
 
-use super::{StorageResult, Store, with_pool};
+use super::{StorageResult, Store, with_pool, with_writer};
 
 #[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
 pub struct ChildRow {
@@ -16,7 +16,7 @@ const CHILD_COLUMNS: &str = "id, family_id, display_name, age, persona, created_
 
 impl Store {
     pub async fn insert_child(&self, child: &ChildRow) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "INSERT INTO children (id, family_id, display_name, age, persona, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -44,7 +44,7 @@ impl Store {
     }
 
     pub async fn update_child(&self, child: &ChildRow) -> StorageResult<()> {
-        let result = with_pool!(self, pool => sqlx::query(
+        let result = with_writer!(self, pool => sqlx::query(
             "UPDATE children SET display_name = $3, age = $4, persona = $5 WHERE id = $1 AND family_id = $2",
         )
         .bind(&child.id)
@@ -62,7 +62,7 @@ impl Store {
     }
 
     pub async fn delete_child(&self, family_id: &str, child_id: &str) -> StorageResult<()> {
-        let result = with_pool!(self, pool => sqlx::query("DELETE FROM children WHERE id = $1 AND family_id = $2")
+        let result = with_writer!(self, pool => sqlx::query("DELETE FROM children WHERE id = $1 AND family_id = $2")
             .bind(child_id)
             .bind(family_id)
             .execute(pool)

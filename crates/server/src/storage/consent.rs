@@ -1,6 +1,6 @@
 //! Records of verifiable parental consent (COPPA) and of the separate consent to cloud AI.
 
-use super::{StorageResult, Store, with_pool};
+use super::{StorageResult, Store, with_pool, with_writer};
 
 #[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
 pub struct ConsentRow {
@@ -22,7 +22,7 @@ const CONSENT_COLUMNS: &str = "id, family_id, user_id, kind, method, granted_at,
 
 impl Store {
     pub async fn insert_consent(&self, consent: &ConsentRow) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "INSERT INTO consents (id, family_id, user_id, kind, method, granted_at, ip, \
              privacy_policy_version, terms_version, confirmation_sent_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -59,7 +59,7 @@ impl Store {
 
     /// Revokes every active consent of one kind for a family; returns how many were revoked.
     pub async fn revoke_consents(&self, family_id: &str, kind: &str, now: i64) -> StorageResult<u64> {
-        Ok(with_pool!(self, pool => sqlx::query(
+        Ok(with_writer!(self, pool => sqlx::query(
             "UPDATE consents SET revoked_at = $3 WHERE family_id = $1 AND kind = $2 AND revoked_at IS NULL",
         )
         .bind(family_id)
@@ -71,7 +71,7 @@ impl Store {
     }
 
     pub async fn mark_consent_confirmation_sent(&self, consent_id: &str, now: i64) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query("UPDATE consents SET confirmation_sent_at = $2 WHERE id = $1")
+        with_writer!(self, pool => sqlx::query("UPDATE consents SET confirmation_sent_at = $2 WHERE id = $1")
             .bind(consent_id)
             .bind(now)
             .execute(pool)

@@ -2,7 +2,7 @@
 //! safety events for parents, and the per-child limits a parent sets. Message text is stored only as the
 //! (redacted) message itself; verdicts carry levels, actions and category scores, never text.
 
-use super::{StorageError, StorageResult, Store, with_pool};
+use super::{StorageError, StorageResult, Store, with_pool, with_writer};
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConversationRow {
@@ -151,7 +151,7 @@ impl Store {
         family_id: &str,
         now: i64,
     ) -> StorageResult<ConversationRow> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "INSERT INTO conversations (id, child_id, family_id, session_key, started_at, last_message_at) \
              VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (session_key, child_id) DO NOTHING",
         )
@@ -188,7 +188,7 @@ impl Store {
 
     /// Stores a new summary of the older turns, covering messages up to `through` (a seq).
     pub async fn set_conversation_summary(&self, id: &str, summary: &str, through: i64) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "UPDATE conversations SET summary = $2, summarized_through = $3 WHERE id = $1",
         )
         .bind(id)
@@ -210,7 +210,7 @@ impl Store {
     }
 
     pub async fn insert_chat_session(&self, row: &ChatSessionRow) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "INSERT INTO chat_sessions (id, conversation_id, child_id, started_at, last_active_at, \
              break_reminded, ai_disclosed) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -235,7 +235,7 @@ impl Store {
         break_reminded: bool,
         ai_disclosed: bool,
     ) -> StorageResult<()> {
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "UPDATE chat_sessions SET last_active_at = $2, break_reminded = (break_reminded OR $3), \
@@ -277,13 +277,17 @@ impl Store {
         message: &MessageRow,
         event: Option<&SafetyEventRow>,
     ) -> StorageResult<()> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            insert_message!(&mut *tx, message);
-            if let Some(event) = event {
+        with_writer!(self, pool => match event {
+            Some(event) => {
+                let mut tx = pool.begin().await?;
+                insert_message!(&mut *tx, message);
                 insert_event!(&mut *tx, event);
+                tx.commit().await?;
             }
-            tx.commit().await?;
+            // One statement is atomic on its own: no transaction to open and commit around it.
+            None => {
+                insert_message!(pool, message);
+            }
         });
         Ok(())
     }
@@ -293,7 +297,7 @@ impl Store {
     }
 
     pub async fn insert_safety_event(&self, event: &SafetyEventRow) -> StorageResult<()> {
-        with_pool!(self, pool => insert_event!(pool, event));
+        with_writer!(self, pool => insert_event!(pool, event));
         Ok(())
     }
 
@@ -357,7 +361,7 @@ impl Store {
 
     /// Acknowledges an event of this family; false when there is no such unacknowledged event.
     pub async fn acknowledge_safety_event(&self, family_id: &str, id: &str, now: i64) -> StorageResult<bool> {
-        let changed = with_pool!(self, pool => sqlx::query(
+        let changed = with_writer!(self, pool => sqlx::query(
             "UPDATE safety_events SET acknowledged_at = $3 \
              WHERE id = $1 AND family_id = $2 AND acknowledged_at IS NULL",
         )
@@ -381,7 +385,7 @@ impl Store {
     }
 
     pub async fn upsert_child_limits(&self, row: &ChildLimitsRow) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "INSERT INTO child_limits (child_id, daily_limit_minutes, quiet_hours_start, quiet_hours_end, \
              utc_offset_minutes, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (child_id) DO UPDATE SET daily_limit_minutes = excluded.daily_limit_minutes, \

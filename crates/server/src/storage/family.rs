@@ -1,13 +1,13 @@
 //! Family-level writes that are not plain CRUD: ending kid-mode sessions, counting PIN attempts
 //! atomically, and finding the demo family.
 
-use super::{StorageResult, Store, with_pool};
+use super::{StorageResult, Store, with_pool, with_writer};
 
 impl Store {
     /// Signs out every browser of the family that is in kid mode (consent was revoked): the session
     /// is deleted rather than returned to the parent, so a child never lands in the parent's dashboard.
     pub async fn end_kid_sessions_of_family(&self, family_id: &str) -> StorageResult<u64> {
-        Ok(with_pool!(self, pool => sqlx::query(
+        Ok(with_writer!(self, pool => sqlx::query(
             "DELETE FROM sessions WHERE kid_child_id IS NOT NULL \
              AND user_id IN (SELECT id FROM users WHERE family_id = $1)",
         )
@@ -19,7 +19,7 @@ impl Store {
 
     /// Signs out every browser in kid mode for this child (the profile was deleted).
     pub async fn end_kid_sessions_of_child(&self, child_id: &str) -> StorageResult<u64> {
-        Ok(with_pool!(self, pool => sqlx::query("DELETE FROM sessions WHERE kid_child_id = $1")
+        Ok(with_writer!(self, pool => sqlx::query("DELETE FROM sessions WHERE kid_child_id = $1")
             .bind(child_id)
             .execute(pool)
             .await?
@@ -30,7 +30,7 @@ impl Store {
     /// limit. Returns the attempt's number (1 for the first since the last success or expired lock),
     /// or `None` while the PIN is locked.
     pub async fn reserve_pin_attempt(&self, family_id: &str, now: i64) -> StorageResult<Option<i64>> {
-        let attempts: Option<i64> = with_pool!(self, pool => sqlx::query_scalar(
+        let attempts: Option<i64> = with_writer!(self, pool => sqlx::query_scalar(
             "UPDATE families SET \
                pin_failed_attempts = CASE WHEN pin_locked_until IS NOT NULL AND pin_locked_until <= $2 \
                                           THEN 1 ELSE pin_failed_attempts + 1 END, \
@@ -48,7 +48,7 @@ impl Store {
 
     /// Locks the PIN until `until` unless a lock is already in place; returns the lock in force.
     pub async fn lock_pin(&self, family_id: &str, until: i64) -> StorageResult<i64> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "UPDATE families SET pin_locked_until = $2 WHERE id = $1 AND pin_locked_until IS NULL",
         )
         .bind(family_id)

@@ -1,7 +1,7 @@
 //! A persisted queue of delayed work (the "email plus" confirmation, later summaries and alerts).
 //! Claiming takes a lease, so several replicas never run the same job at once.
 
-use super::{Pool, StorageResult, Store, new_id, with_pool};
+use super::{Pool, StorageResult, Store, new_id, with_pool, with_writer};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct JobRow {
@@ -31,7 +31,7 @@ impl Store {
         now: i64,
     ) -> StorageResult<String> {
         let id = new_id();
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "INSERT INTO jobs (id, kind, payload, run_at, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&id)
@@ -58,7 +58,7 @@ impl Store {
                AND (locked_until IS NULL OR locked_until <= $1) ORDER BY run_at, id LIMIT 1 {lock}) \
              RETURNING id, kind, payload, run_at, attempts"
         );
-        Ok(with_pool!(self, pool => sqlx::query_as(&sql)
+        Ok(with_writer!(self, pool => sqlx::query_as(&sql)
             .bind(now)
             .bind(now + lease_ms)
             .fetch_optional(pool)
@@ -66,7 +66,7 @@ impl Store {
     }
 
     pub async fn complete_job(&self, job_id: &str, now: i64) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query("UPDATE jobs SET done_at = $2, locked_until = NULL WHERE id = $1")
+        with_writer!(self, pool => sqlx::query("UPDATE jobs SET done_at = $2, locked_until = NULL WHERE id = $1")
             .bind(job_id)
             .bind(now)
             .execute(pool)
@@ -82,7 +82,7 @@ impl Store {
         retry_at: Option<i64>,
         now: i64,
     ) -> StorageResult<()> {
-        with_pool!(self, pool => sqlx::query(
+        with_writer!(self, pool => sqlx::query(
             "UPDATE jobs SET last_error = $2, locked_until = NULL, \
              run_at = COALESCE($3, run_at), done_at = CASE WHEN $3 IS NULL THEN $4 ELSE NULL END WHERE id = $1",
         )

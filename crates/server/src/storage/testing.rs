@@ -17,9 +17,11 @@ pub enum Backend {
 pub const BOTH_BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
 /// A database that exists for the lifetime of this value.
+pub use tempfile_dir::TempDir;
+
 pub struct TestDatabase {
     pub location: DatabaseLocation,
-    _dir: Option<tempfile_dir::TempDir>,
+    _dir: Option<TempDir>,
     drop_postgres: Option<(String, String)>,
 }
 
@@ -27,6 +29,7 @@ pub struct TestDatabase {
 mod tempfile_dir {
     use std::path::{Path, PathBuf};
 
+    /// A fresh directory under the system's temporary folder, removed when dropped.
     pub struct TempDir(PathBuf);
 
     impl TempDir {
@@ -56,33 +59,36 @@ impl TestDatabase {
     pub async fn new(backend: Backend) -> Self {
         match backend {
             Backend::Sqlite => {
-                let dir = tempfile_dir::TempDir::new().expect("temporary directory");
+                let dir = TempDir::new().expect("temporary directory");
                 let path: PathBuf = dir.path().join("onda.db");
                 Self { location: DatabaseLocation::Sqlite(path), _dir: Some(dir), drop_postgres: None }
             }
-            Backend::Postgres => {
-                use sqlx::Connection;
-                let admin = postgres_admin_url();
-                let name = format!("onda_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL tests need a server at {admin} (set ONDA_TEST_DATABASE_URL, or run \
-                         ./scripts/test, which starts one): {e}"
-                    )
-                });
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
-                let _ = conn.close().await;
-                let mut url = url::Url::parse(&admin).expect("ONDA_TEST_DATABASE_URL is a URL");
-                url.set_path(&format!("/{name}"));
-                Self {
-                    location: DatabaseLocation::Postgres(url.to_string()),
-                    _dir: None,
-                    drop_postgres: Some((admin, name)),
-                }
-            }
+            Backend::Postgres => Self::postgres_on(&postgres_admin_url()).await,
+        }
+    }
+
+    /// A fresh database `onda_test_<uuid>` created through the PostgreSQL server at `admin` (a URL
+    /// whose user may create databases), dropped again when this value is.
+    pub async fn postgres_on(admin: &str) -> Self {
+        use sqlx::Connection;
+        let name = format!("onda_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(admin).await.unwrap_or_else(|e| {
+            panic!(
+                "no PostgreSQL server answers at {admin}: {e} (tests: set ONDA_TEST_DATABASE_URL, or \
+                 run ./scripts/test, which starts one)"
+            )
+        });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let _ = conn.close().await;
+        let mut url = url::Url::parse(admin).expect("the PostgreSQL server's address is a URL");
+        url.set_path(&format!("/{name}"));
+        Self {
+            location: DatabaseLocation::Postgres(url.to_string()),
+            _dir: None,
+            drop_postgres: Some((admin.to_string(), name)),
         }
     }
 

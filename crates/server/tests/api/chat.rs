@@ -6,10 +6,11 @@ use std::time::Duration;
 use onda::domain::conversation::{ProviderSource, ScriptedProvider, Step};
 use onda::providers::chat::{ChatRole, ProviderError};
 use onda::storage::testing::Backend;
+use onda::testing::Sse;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{PASSWORD, TestApp, assert_problem};
+use crate::helpers::{PASSWORD, SseReader, TestApp, assert_problem};
 
 backend_tests!(
     a_reply_streams_safe_sentences_and_is_stored,
@@ -29,60 +30,6 @@ backend_tests!(
 );
 
 const MINUTE: i64 = 60_000;
-
-/// One server-sent event.
-#[derive(Debug, Clone)]
-struct Sse {
-    event: String,
-    data: Value,
-}
-
-/// Reads server-sent events from a streaming response, one at a time.
-struct SseReader {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl SseReader {
-    fn new(response: reqwest::Response) -> Self {
-        assert_eq!(response.status(), 200, "chat answers 200");
-        let content_type =
-            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        assert!(content_type.starts_with("text/event-stream"), "{content_type}");
-        Self { response, buffer: String::new() }
-    }
-
-    async fn next(&mut self) -> Option<Sse> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = String::from("message");
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                    }
-                }
-                if data.is_empty() {
-                    continue; // keep-alive comment
-                }
-                return Some(Sse { event, data: serde_json::from_str(&data).expect("event data is JSON") });
-            }
-            let chunk = self.response.chunk().await.expect("stream readable")?;
-            self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
-        }
-    }
-
-    async fn all(mut self) -> Vec<Sse> {
-        let mut events = Vec::new();
-        while let Some(event) = self.next().await {
-            events.push(event);
-        }
-        events
-    }
-}
 
 /// The reply text as the child sees it: every delta, concatenated.
 fn reply_text(events: &[Sse]) -> String {
@@ -122,22 +69,9 @@ async fn family(backend: Backend, vars: &[(&str, &str)]) -> Family {
 async fn family_in(app: TestApp, provider: Arc<ScriptedProvider>, cloud_ai: bool) -> Family {
     let parent = TestApp::new_client();
     let email = "chat@example.com";
-    app.sign_up_verified(&parent, email).await;
-    let consent = json!({ "privacyPolicyVersion": "2.0", "termsVersion": "2.0", "cloudAi": cloud_ai });
-    assert_eq!(app.post(&parent, "/api/consent", consent).await.status(), 200);
-    assert_eq!(app.put(&parent, "/api/pin", json!({ "pin": "2468" })).await.status(), 204);
-    let child: Value = app
-        .post(&parent, "/api/children", json!({ "displayName": "Mia", "age": 7, "persona": "raccoon" }))
-        .await
-        .json()
-        .await
-        .expect("child");
-    let child_id = child["id"].as_str().expect("child id").to_string();
+    let child_id = app.ready_family(&parent, email, cloud_ai).await;
     let kid = TestApp::new_client();
-    let login = app.post(&kid, "/api/auth/login", json!({ "email": email, "password": PASSWORD })).await;
-    assert_eq!(login.status(), 200);
-    let entered = app.post(&kid, &format!("/api/children/{child_id}/session"), json!({})).await;
-    assert_eq!(entered.status(), 200);
+    app.start_kid_session(&kid, email, &child_id).await;
     let family_id =
         app.ctx.store.user_by_email(email).await.expect("user").expect("exists").family_id.expect("family");
     Family { app, provider, parent, kid, child_id, family_id }

@@ -8,6 +8,7 @@ use onda::domain::consent::{self, ConsentKind};
 use onda::domain::demo::{self, DemoOutcome};
 use onda::storage::ConsentRow;
 use onda::storage::testing::Backend;
+use onda::testing::consent_body;
 
 backend_tests!(
     consent_needs_a_verified_email,
@@ -34,37 +35,6 @@ backend_tests!(
 async fn json_of(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status(), status, "status");
     response.json().await.expect("JSON body")
-}
-
-fn consent_body(cloud_ai: bool) -> Value {
-    json!({ "privacyPolicyVersion": "2.0", "termsVersion": "2.0", "cloudAi": cloud_ai })
-}
-
-async fn give_consent(app: &TestApp, client: &reqwest::Client, cloud_ai: bool) -> Value {
-    json_of(app.post(client, "/api/consent", consent_body(cloud_ai)).await, 200).await
-}
-
-async fn set_pin(app: &TestApp, client: &reqwest::Client, pin: &str) {
-    let response = app.put(client, "/api/pin", json!({ "pin": pin })).await;
-    assert_eq!(response.status(), 204, "setting the PIN");
-}
-
-async fn add_child(app: &TestApp, client: &reqwest::Client, name: &str, age: i64, persona: &str) -> String {
-    let child = json_of(
-        app.post(client, "/api/children", json!({ "displayName": name, "age": age, "persona": persona }))
-            .await,
-        201,
-    )
-    .await;
-    child["id"].as_str().expect("child id").to_string()
-}
-
-/// A verified parent with consent, PIN 2468 and one child, signed in on `client`; returns the child id.
-async fn ready_family(app: &TestApp, client: &reqwest::Client, email: &str) -> String {
-    app.sign_up_verified(client, email).await;
-    give_consent(app, client, false).await;
-    set_pin(app, client, "2468").await;
-    add_child(app, client, "Mia", 7, "raccoon").await
 }
 
 async fn enter_kid_mode(app: &TestApp, client: &reqwest::Client, child_id: &str) -> reqwest::Response {
@@ -98,7 +68,7 @@ async fn consent_needs_a_verified_email(backend: Backend) {
     let extra = json!({ "privacyPolicyVersion": "2.0", "termsVersion": "2.0", "cloudAi": false, "x": 1 });
     assert_problem(app.post(&app.client, "/api/consent", extra).await, 422).await;
 
-    let status = give_consent(&app, &app.client, false).await;
+    let status = app.give_consent(&app.client, false).await;
     assert_eq!(status["coppaConsent"], true);
     assert_eq!(status["chatAllowed"], true);
 }
@@ -113,7 +83,7 @@ async fn consent_record_holds_method_ip_and_versions(backend: Backend) {
     assert_eq!(me["consent"]["needsRenewal"], false);
     assert_eq!(me["consent"]["required"], true);
 
-    let status = give_consent(&app, &app.client, false).await;
+    let status = app.give_consent(&app.client, false).await;
     assert_eq!(status["coppaConsent"], true);
     assert_eq!(status["cloudAi"], false);
     assert_eq!(status["method"], "email_plus");
@@ -135,7 +105,7 @@ async fn consent_record_holds_method_ip_and_versions(backend: Backend) {
     assert!(active(&app, &family_id, "cloud_ai").await.is_empty(), "no cloud AI consent without asking");
 
     // Giving it again changes nothing.
-    give_consent(&app, &app.client, false).await;
+    app.give_consent(&app.client, false).await;
     assert_eq!(active(&app, &family_id, "coppa").await[0].id, row.id);
     assert_eq!(app.ctx.store.pending_job_count().await.expect("jobs"), 1);
 
@@ -143,7 +113,7 @@ async fn consent_record_holds_method_ip_and_versions(backend: Backend) {
     assert_eq!(given.len(), 1);
     assert_eq!(given[0].ip.as_deref(), Some("127.0.0.1"));
 
-    set_pin(&app, &app.client, "1357").await;
+    app.set_pin(&app.client, "1357").await;
     let me = json_of(app.get(&app.client, "/api/me").await, 200).await;
     assert_eq!(me["hasPin"], true);
     assert_eq!(me["consent"]["coppaConsent"], true);
@@ -152,19 +122,19 @@ async fn consent_record_holds_method_ip_and_versions(backend: Backend) {
 async fn kid_mode_needs_consent_when_required(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.sign_up_verified(&app.client, "gate@example.com").await;
-    let child = add_child(&app, &app.client, "Mia", 7, "raccoon").await;
+    let child = app.add_child(&app.client, "Mia", 7, "raccoon").await;
 
     // No PIN yet: refused, whatever the consent.
     let body = assert_problem(enter_kid_mode(&app, &app.client, &child).await, 409).await;
     assert!(body["detail"].as_str().unwrap_or_default().contains("PIN"), "{body}");
-    set_pin(&app, &app.client, "2468").await;
+    app.set_pin(&app.client, "2468").await;
 
     let body = assert_problem(enter_kid_mode(&app, &app.client, &child).await, 403).await;
     assert!(body["detail"].as_str().unwrap_or_default().contains("consent"), "{body}");
     assert_problem(app.get(&app.client, "/api/kid/session").await, 403).await;
     assert!(!consent::chat_allowed(&app.ctx, &family_of(&app, "gate@example.com").await).await.expect("ok"));
 
-    give_consent(&app, &app.client, false).await;
+    app.give_consent(&app.client, false).await;
     let kid = json_of(enter_kid_mode(&app, &app.client, &child).await, 200).await;
     assert_eq!(kid["childId"], child.as_str());
     let kid = json_of(app.get(&app.client, "/api/kid/session").await, 200).await;
@@ -181,8 +151,8 @@ async fn family_of(app: &TestApp, email: &str) -> String {
 async fn kid_mode_without_consent_when_not_required(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("PARENT_CONSENT_REQUIRED", "false")]).await;
     app.sign_up(&app.client, "relaxed@example.com").await;
-    set_pin(&app, &app.client, "2468").await;
-    let child = add_child(&app, &app.client, "Leo", 10, "robot").await;
+    app.set_pin(&app.client, "2468").await;
+    let child = app.add_child(&app.client, "Leo", 10, "robot").await;
     let status = json_of(app.get(&app.client, "/api/consent").await, 200).await;
     assert_eq!(status["required"], false);
     assert_eq!(status["coppaConsent"], false);
@@ -199,7 +169,7 @@ async fn kid_mode_without_consent_when_not_required(backend: Backend) {
 
 async fn confirmation_email_comes_after_the_delay_and_its_link_revokes(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("ONDA_CONSENT_CONFIRMATION_DELAY_SECONDS", "3600")]).await;
-    let child = ready_family(&app, &app.client, "plus@example.com").await;
+    let child = app.ready_family(&app.client, "plus@example.com", false).await;
     let family_id = family_of(&app, "plus@example.com").await;
     let has_confirmation = |app: &TestApp| {
         app.emails_to("plus@example.com").iter().any(|m| m.contains("/consent/revoke?token="))
@@ -262,7 +232,7 @@ async fn confirmation_email_comes_after_the_delay_and_its_link_revokes(backend: 
 async fn confirmation_is_not_sent_for_revoked_consent(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.sign_up_verified(&app.client, "quick@example.com").await;
-    give_consent(&app, &app.client, true).await;
+    app.give_consent(&app.client, true).await;
     let status = json_of(app.delete(&app.client, "/api/consent").await, 200).await;
     assert_eq!(status["coppaConsent"], false);
     assert_eq!(status["cloudAi"], false);
@@ -277,8 +247,8 @@ async fn a_new_policy_version_asks_again(backend: Backend) {
     let account = app.sign_up_verified(&app.client, "renew@example.com").await;
     let family_id = account["familyId"].as_str().expect("family").to_string();
     let user_id = account["id"].as_str().expect("user").to_string();
-    set_pin(&app, &app.client, "2468").await;
-    let child = add_child(&app, &app.client, "Mia", 7, "raccoon").await;
+    app.set_pin(&app.client, "2468").await;
+    let child = app.add_child(&app.client, "Mia", 7, "raccoon").await;
     // Consent given earlier, under version 2.0 (with cloud AI).
     for kind in ["coppa", "cloud_ai"] {
         app.ctx
@@ -325,12 +295,12 @@ async fn cloud_ai_consent_is_separate_and_revocable(backend: Backend) {
     let account = app.sign_up_verified(&app.client, "cloud@example.com").await;
     let family_id = account["familyId"].as_str().expect("family").to_string();
 
-    let status = give_consent(&app, &app.client, false).await;
+    let status = app.give_consent(&app.client, false).await;
     assert_eq!((status["coppaConsent"].clone(), status["cloudAi"].clone()), (json!(true), json!(false)));
     assert!(!consent::cloud_ai_allowed(&app.ctx, &family_id).await.expect("ok"));
     let coppa_id = active(&app, &family_id, "coppa").await[0].id.clone();
 
-    let status = give_consent(&app, &app.client, true).await;
+    let status = app.give_consent(&app.client, true).await;
     assert_eq!(status["cloudAi"], true);
     assert!(consent::cloud_ai_allowed(&app.ctx, &family_id).await.expect("ok"));
     assert_eq!(active(&app, &family_id, "coppa").await[0].id, coppa_id, "COPPA consent unchanged");
@@ -352,15 +322,15 @@ async fn cloud_ai_consent_is_separate_and_revocable(backend: Backend) {
     assert!(!consent::cloud_ai_allowed(&app.ctx, &family_id).await.expect("ok"));
 
     // Allowed again, then withdrawn by sending cloudAi: false.
-    assert_eq!(give_consent(&app, &app.client, true).await["cloudAi"], true);
-    assert_eq!(give_consent(&app, &app.client, false).await["cloudAi"], false);
+    assert_eq!(app.give_consent(&app.client, true).await["cloudAi"], true);
+    assert_eq!(app.give_consent(&app.client, false).await["cloudAi"], false);
     assert!(active(&app, &family_id, "cloud_ai").await.is_empty());
     let revoked = app.ctx.store.audit_by_action("consent.revoked", 10).await.expect("audit");
     assert_eq!(revoked.len(), 2);
     assert!(revoked.iter().all(|r| r.detail.contains("cloud_ai")));
 
     // Revoking COPPA consent takes cloud AI with it.
-    give_consent(&app, &app.client, true).await;
+    app.give_consent(&app.client, true).await;
     let status =
         consent::revoke(&app.ctx, account["id"].as_str().expect("id"), &family_id, ConsentKind::Coppa, None)
             .await
@@ -371,7 +341,7 @@ async fn cloud_ai_consent_is_separate_and_revocable(backend: Backend) {
 
 async fn revoking_consent_ends_kid_sessions_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let child = ready_family(&app, &app.client, "stop@example.com").await;
+    let child = app.ready_family(&app.client, "stop@example.com", false).await;
     let family_id = family_of(&app, "stop@example.com").await;
     let kid_device = TestApp::new_client();
     let login = app
@@ -384,7 +354,7 @@ async fn revoking_consent_ends_kid_sessions_at_once(backend: Backend) {
     // The kid-mode check itself refuses once consent is gone, even before sessions are ended.
     app.ctx.store.revoke_consents(&family_id, "coppa", app.ctx.now()).await.expect("revoke in storage");
     assert_problem(app.get(&kid_device, "/api/kid/session").await, 403).await;
-    give_consent(&app, &app.client, false).await;
+    app.give_consent(&app.client, false).await;
     json_of(app.get(&kid_device, "/api/kid/session").await, 200).await;
 
     let status = json_of(app.delete(&app.client, "/api/consent").await, 200).await;
@@ -493,11 +463,11 @@ async fn children_crud_with_validation(backend: Backend) {
 
 async fn another_familys_child_is_not_found(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let child = ready_family(&app, &app.client, "first@example.com").await;
+    let child = app.ready_family(&app.client, "first@example.com", false).await;
     let other = TestApp::new_client();
     app.sign_up_verified(&other, "second@example.com").await;
-    give_consent(&app, &other, false).await;
-    set_pin(&app, &other, "1357").await;
+    app.give_consent(&other, false).await;
+    app.set_pin(&other, "1357").await;
 
     let path = format!("/api/children/{child}");
     assert_problem(app.get(&other, &path).await, 404).await;
@@ -513,7 +483,7 @@ async fn another_familys_child_is_not_found(backend: Backend) {
 
 async fn pin_set_and_change(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let child = ready_family(&app, &app.client, "pin@example.com").await;
+    let child = app.ready_family(&app.client, "pin@example.com", false).await;
     let c = &app.client;
     for bad in ["12", "1234567", "12ab", ""] {
         let body = assert_problem(app.put(c, "/api/pin", json!({ "pin": bad })).await, 422).await;
@@ -574,7 +544,7 @@ async fn pin_set_and_change(backend: Backend) {
 
 async fn five_wrong_pins_lock_for_fifteen_minutes(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let child = ready_family(&app, &app.client, "lock@example.com").await;
+    let child = app.ready_family(&app.client, "lock@example.com", false).await;
     let c = &app.client;
     json_of(enter_kid_mode(&app, c, &child).await, 200).await;
 
@@ -612,7 +582,7 @@ async fn five_wrong_pins_lock_for_fifteen_minutes(backend: Backend) {
 
 async fn kid_mode_blocks_the_parent_api_until_the_pin(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let child = ready_family(&app, &app.client, "shared@example.com").await;
+    let child = app.ready_family(&app.client, "shared@example.com", false).await;
     let c = &app.client;
     assert_problem(app.get(c, "/api/kid/session").await, 403).await;
     json_of(enter_kid_mode(&app, c, &child).await, 200).await;
@@ -646,7 +616,7 @@ async fn kid_mode_blocks_the_parent_api_until_the_pin(backend: Backend) {
 
 async fn audit_log_is_the_familys_newest_first(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    ready_family(&app, &app.client, "log@example.com").await;
+    app.ready_family(&app.client, "log@example.com", false).await;
     let other = TestApp::new_client();
     app.sign_up(&other, "otherlog@example.com").await;
 

@@ -426,9 +426,17 @@ impl ChatTurn<'_> {
         let child = self.child().clone();
         let now = ctx.now();
         let existing = ctx.store.find_conversation(&self.kid.session_key, &child.id).await?;
-        let mut recent: Vec<MessageRow> = match &existing {
-            Some(c) => ctx.store.messages_before(&c.id, i64::MAX, SAFETY_CONTEXT_TURNS).await?,
-            None => Vec::new(),
+        // The last turns (for the safety check) and the latest chat session (for the time limits), read
+        // side by side: each read is a round trip, and a child waits for them in turn otherwise.
+        let (mut recent, latest): (Vec<MessageRow>, _) = match &existing {
+            Some(c) => {
+                let (recent, latest) = tokio::join!(
+                    ctx.store.messages_before(&c.id, i64::MAX, SAFETY_CONTEXT_TURNS),
+                    ctx.store.latest_chat_session(&c.id)
+                );
+                (recent?, latest?)
+            }
+            None => (Vec::new(), None),
         };
         recent.reverse();
         let turns: Vec<Turn> =
@@ -455,10 +463,6 @@ impl ChatTurn<'_> {
         }
 
         // Time limits (after safety: a crisis is always answered).
-        let latest = match &existing {
-            Some(c) => ctx.store.latest_chat_session(&c.id).await?,
-            None => None,
-        };
         let current = limits::current_session(latest, now);
         let allowance = match limits::check(ctx, &child.id, current.as_ref(), now).await? {
             Ok(allowance) => allowance,
@@ -467,7 +471,11 @@ impl ChatTurn<'_> {
             }
         };
 
-        let conversation = self.conversation().await?;
+        // The conversation found at the start of this turn (one turn at a time per child), or a new one.
+        let conversation = match existing {
+            Some(conversation) => conversation,
+            None => self.conversation().await?,
+        };
         let session = match current {
             Some(session) => session,
             None => {
@@ -502,7 +510,16 @@ impl ChatTurn<'_> {
 
         let remind = allowance.remaining_ms <= limits::REMINDER_MS && !session.break_reminded;
         let disclose = !session.ai_disclosed;
-        ctx.store.touch_chat_session(&session, now, remind, disclose).await?;
+        // Three independent round trips, side by side: the session's bookkeeping, the model's request
+        // (which reads the conversation, the child's message included) and the cloud-AI consent.
+        let redirect = (verdict.level == 2).then(|| redirect_instruction(&verdict));
+        let (touched, request, cloud_allowed) = tokio::join!(
+            ctx.store.touch_chat_session(&session, now, remind, disclose),
+            self.request(&conversation, whisper, redirect),
+            consent::cloud_ai_allowed(ctx, &child.family_id)
+        );
+        touched?;
+        let (request, cloud_allowed) = (request?, cloud_allowed?);
 
         if verdict.level == 2 && !verdict.pii.is_empty() {
             self.emit(ChatEvent::Notice(Notice::new(NoticeKind::Redirect, PRIVATE_NOTICE))).await;
@@ -528,10 +545,13 @@ impl ChatTurn<'_> {
         }
         self.say(&prefix, true).await;
 
-        let redirect = (verdict.level == 2).then(|| redirect_instruction(&verdict));
-        let request = self.request(&conversation, whisper, redirect).await?;
-        let cloud_allowed = consent::cloud_ai_allowed(ctx, &child.family_id).await?;
-        self.reply(&conversation, &child_message, &verdict, prefix, request, cloud_allowed, whisper).await
+        // What the reply's safety checks read: the last turns, ending with the child's message (the
+        // turns read before it was stored, so no second read).
+        let mut history = turns;
+        history.push(Turn::new(SafetyRole::Child, child_message.text.clone()));
+        let excess = history.len().saturating_sub(SAFETY_CONTEXT_TURNS as usize);
+        history.drain(..excess);
+        self.reply(&conversation, history, &verdict, prefix, request, cloud_allowed, whisper).await
     }
 
     /// Levels 3 and 4: the answer written by people, after the message and the event are committed.
@@ -643,12 +663,13 @@ impl ChatTurn<'_> {
         Ok(ChatRequest { messages, max_tokens, temperature: 0.7 })
     }
 
-    /// Streams the model's reply sentence by sentence, each assessed before it is sent, then stores it.
+    /// Streams the model's reply sentence by sentence, each assessed before it is sent (with `history`,
+    /// the last turns up to the child's message, as context), then stores it.
     #[allow(clippy::too_many_arguments)]
     async fn reply(
         &mut self,
         conversation: &ConversationRow,
-        child_message: &MessageRow,
+        history: Vec<Turn>,
         input: &Verdict,
         prefix: Vec<String>,
         request: ChatRequest,
@@ -677,17 +698,6 @@ impl ChatTurn<'_> {
                 model = Some(m);
                 let mut splitter = SentenceSplitter::new();
                 let deadline = tokio::time::Instant::now() + REPLY_TOTAL_TIMEOUT;
-                let mut history: Vec<Turn> = ctx
-                    .store
-                    .messages_before(&conversation.id, i64::MAX, SAFETY_CONTEXT_TURNS)
-                    .await?
-                    .into_iter()
-                    .rev()
-                    .map(|m| Turn::new(safety_role(&m.role), m.text))
-                    .collect();
-                if history.last().is_none_or(|t| t.text != child_message.text) {
-                    history.push(Turn::new(SafetyRole::Child, child_message.text.clone()));
-                }
                 'stream: loop {
                     let idle = tokio::time::sleep(REPLY_IDLE_TIMEOUT);
                     let next = tokio::select! {
