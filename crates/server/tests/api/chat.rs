@@ -533,6 +533,13 @@ async fn only_a_kid_session_with_consent_may_chat(backend: Backend) {
     assert_eq!(running.next().await.expect("verdict").event, "verdict");
     assert_problem(f.app.post(&f.kid, "/api/chat", json!({ "text": "hurry up" })).await, 409).await;
     assert_eq!(reply_text(&running.all().await), "Done.");
+    // The next message may follow the moment `done` arrives, before the stream has closed.
+    f.provider.set_script(vec![Step::Text("First.".into())]);
+    let mut first = f.open(json!({ "text": "one" })).await;
+    while first.next().await.expect("an event before done").event != "done" {}
+    f.provider.set_script(vec![Step::Text("Second.".into())]);
+    assert_eq!(reply_text(&f.say("two").await), "Second.");
+    drop(first);
     f.provider.set_script(vec![Step::Text("Hi again.".into())]);
     assert_eq!(reply_text(&f.say("hello").await), "Hi again.");
     // Consent revoked: refused at once, no model call.

@@ -247,9 +247,8 @@ pub async fn send(ctx: &Context, kid: KidChat, input: ChatInput) -> DomainResult
     let ctx = ctx.clone();
     let whisper_requested = input.whisper == Some(true);
     tokio::spawn(async move {
-        let _guard = guard;
         let child_id = kid.child.id.clone();
-        let mut turn = ChatTurn { ctx: &ctx, kid: &kid, tx: &tx, open: true };
+        let mut turn = ChatTurn { ctx: &ctx, kid: &kid, tx: &tx, open: true, gate: Some(guard) };
         if let Err(err) = turn.run(&text, whisper_requested).await {
             tracing::error!(error = ?anyhow::Error::from(err), child_id, "a chat turn failed");
             turn.emit(ChatEvent::Delta { text: TANGLED.into() }).await;
@@ -330,6 +329,9 @@ struct ChatTurn<'a> {
     tx: &'a mpsc::Sender<ChatEvent>,
     /// False once the client has gone.
     open: bool,
+    /// This child's turn. Released just before `done` is sent, so a client that sends its next message
+    /// the moment it reads `done` is not told the buddy is still answering.
+    gate: Option<GateGuard>,
 }
 
 /// How a streamed reply ended.
@@ -343,6 +345,9 @@ enum Ending {
 
 impl ChatTurn<'_> {
     async fn emit(&mut self, event: ChatEvent) -> bool {
+        if matches!(event, ChatEvent::Done(_)) {
+            self.gate = None;
+        }
         if self.open && self.tx.send(event).await.is_err() {
             self.open = false;
         }
