@@ -147,13 +147,18 @@ pub fn default_safety_scorer() -> Result<Option<onda_safety::EmbeddingScorer<Emb
     safety_scorer(&default_models_dir())
 }
 
+/// The folder of the embedding model inside `models_dir`, when its weights are there.
+pub fn embedding_model_in(models_dir: &Path) -> Option<PathBuf> {
+    let dir = models_dir.join(EMBEDDING_MODEL_DIR);
+    dir.join("model.safetensors").is_file().then_some(dir)
+}
+
 /// The safety engine's learned scorer over the embedding model in `models_dir` and the built-in head, or
 /// None when the model is not there.
 pub fn safety_scorer(models_dir: &Path) -> Result<Option<onda_safety::EmbeddingScorer<Embedder>>> {
-    let dir = models_dir.join(EMBEDDING_MODEL_DIR);
-    if !dir.join("model.safetensors").is_file() {
+    let Some(dir) = embedding_model_in(models_dir) else {
         return Ok(None);
-    }
+    };
     let embedder = Embedder::load(&dir)?;
     let head = onda_safety::EmbeddingHead::builtin().map_err(|e| Error::Invalid(e.to_string()))?;
     let scorer =

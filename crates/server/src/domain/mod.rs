@@ -73,17 +73,21 @@ impl Context {
 }
 
 /// The safety engine with the built-in lexicons. Compiling them takes a moment, so the engine is built
-/// once per process (and per redundancy setting) and shared. A failure stops start-up: Onda never runs
-/// without its safety check.
+/// once per process for each redundancy setting and embedding model (the only thing it reads from
+/// `models_dir`), and shared. A failure stops start-up: Onda never runs without its safety check.
 pub fn safety_engine(
     require_redundancy: bool,
     models_dir: &std::path::Path,
 ) -> anyhow::Result<Arc<onda_safety::Engine>> {
-    use std::sync::OnceLock;
-    static STRICT: OnceLock<Arc<onda_safety::Engine>> = OnceLock::new();
-    static LENIENT: OnceLock<Arc<onda_safety::Engine>> = OnceLock::new();
-    let cell = if require_redundancy { &STRICT } else { &LENIENT };
-    if let Some(engine) = cell.get() {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::{Mutex, OnceLock};
+    type Engines = Mutex<HashMap<(bool, Option<PathBuf>), Arc<onda_safety::Engine>>>;
+    static ENGINES: OnceLock<Engines> = OnceLock::new();
+    let key = (require_redundancy, onda_models::embed::embedding_model_in(models_dir));
+    // Held while building, so that concurrent callers build each engine once.
+    let mut engines = ENGINES.get_or_init(Engines::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(engine) = engines.get(&key) {
         return Ok(engine.clone());
     }
     let config = onda_safety::EngineConfig { require_redundancy, ..Default::default() };
@@ -100,5 +104,7 @@ pub fn safety_engine(
     let engine = onda_safety::Engine::new(onda_safety::Lexicons::builtin(), scorer)
         .map_err(|e| anyhow::anyhow!("the safety engine could not start: {e}"))?
         .with_config(config);
-    Ok(cell.get_or_init(|| Arc::new(engine)).clone())
+    let engine = Arc::new(engine);
+    engines.insert(key, engine.clone());
+    Ok(engine)
 }
