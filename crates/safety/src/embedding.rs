@@ -141,28 +141,28 @@ impl EmbeddingHead {
         let mut value = 0.0;
         let mut votes = [0.0f32; Category::ALL.len()];
         for set in &self.sets {
-            let mut unsafe_sims = Vec::with_capacity(set.vectors.len());
             let mut safe_sims = Vec::with_capacity(set.vectors.len());
-            let mut labeled: Vec<(f32, Category)> = Vec::new();
+            let mut unsafe_sims: Vec<(f32, Category)> = Vec::with_capacity(set.vectors.len());
             for ((vector, label), &assistant) in set.vectors.iter().zip(&set.labels).zip(&set.assistant) {
                 let sim = dot(vector, embedding);
                 match label {
                     Some(_) if assistant && role == Role::Child => {}
-                    Some(c) => {
-                        unsafe_sims.push(sim);
-                        labeled.push((sim, *c));
-                    }
+                    Some(c) => unsafe_sims.push((sim, *c)),
                     None => safe_sims.push(sim),
                 }
             }
-            value += top_mean(&mut unsafe_sims, self.k) - self.safe_weight * top_mean(&mut safe_sims, self.k);
-            let k = self.k.min(labeled.len());
+            // The nearest unsafe examples give both the signal and the category vote.
+            let k = self.k.min(unsafe_sims.len());
+            let split = unsafe_sims.len() - k;
             if k > 0 {
-                let split = labeled.len() - k;
-                labeled.select_nth_unstable_by(split, |a, b| a.0.total_cmp(&b.0));
-                for (sim, c) in &labeled[split..] {
-                    votes[c.index()] += sim.max(0.0);
-                }
+                unsafe_sims.select_nth_unstable_by(split, |a, b| a.0.total_cmp(&b.0));
+            }
+            let nearest = &unsafe_sims[split..];
+            let unsafe_mean =
+                if k > 0 { nearest.iter().map(|(sim, _)| sim).sum::<f32>() / k as f32 } else { 0.0 };
+            value += unsafe_mean - self.safe_weight * top_mean(&mut safe_sims, self.k);
+            for (sim, c) in nearest {
+                votes[c.index()] += sim.max(0.0);
             }
         }
         let category = votes
@@ -174,14 +174,14 @@ impl EmbeddingHead {
         Signal { value, category }
     }
 
-    /// The signal mapped onto the policy's scale: the 0.50 / 0.75 / 0.90 precision thresholds become the
-    /// mild / moderate / strong scores, interpolated between them.
+    /// The signal mapped onto the policy's scale: the three precision thresholds become the mild /
+    /// moderate / strong scores, interpolated between them.
     pub fn policy_score(&self, signal: f32) -> f32 {
-        let [t50, t75, t90] = self.thresholds;
-        let points = [(t50, policy::MILD), (t75, policy::MODERATE), (t90, policy::STRONG)];
-        if signal < t50 {
+        let [t_mild, t_moderate, t_strong] = self.thresholds;
+        let points = [(t_mild, policy::MILD), (t_moderate, policy::MODERATE), (t_strong, policy::STRONG)];
+        if signal < t_mild {
             // Below the first threshold: under mild, never a level.
-            return (policy::MILD * 0.9 * (1.0 - (t50 - signal).clamp(0.0, 1.0))).max(0.0);
+            return (policy::MILD * 0.9 * (1.0 - (t_mild - signal).clamp(0.0, 1.0))).max(0.0);
         }
         for pair in points.windows(2) {
             let ((a, sa), (b, sb)) = (pair[0], pair[1]);
@@ -190,7 +190,7 @@ impl EmbeddingHead {
                 return sa + t * (sb - sa);
             }
         }
-        let headroom = (signal - t90).clamp(0.0, 0.2) / 0.2;
+        let headroom = (signal - t_strong).clamp(0.0, 0.2) / 0.2;
         policy::STRONG + headroom * (1.0 - policy::STRONG) * 0.5
     }
 

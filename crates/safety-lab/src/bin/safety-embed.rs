@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use onda_models::Embedder;
 use onda_models::fetch::{EMBEDDING_MODEL, FetchOptions, fetch};
-use onda_safety::eval::read_rows;
 use onda_safety_lab::cache::embed_all;
+use onda_safety_lab::read_dataset;
 
 fn main() -> ExitCode {
     let files: Vec<String> = std::env::args().skip(1).collect();
@@ -24,13 +24,10 @@ fn main() -> ExitCode {
         }
     };
     for file in &files {
-        let rows = match std::fs::File::open(file)
-            .map_err(|e| e.to_string())
-            .and_then(|f| read_rows(std::io::BufReader::new(f)).map_err(|e| e.to_string()))
-        {
+        let rows = match read_dataset(file) {
             Ok(rows) => rows,
             Err(e) => {
-                eprintln!("error: {file}: {e}");
+                eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         };

@@ -8,13 +8,12 @@
 //!
 //! Prints measures only, never the texts.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
-use onda_safety::eval::{evaluate, evaluate_evasion, read_rows};
+use onda_safety::eval::{evaluate, evaluate_evasion};
 use onda_safety::{Engine, LearnedScorer, Lexicons};
+use onda_safety_lab::read_dataset;
 
 fn main() -> ExitCode {
     let mut json = false;
@@ -84,13 +83,10 @@ fn main() -> ExitCode {
     let mut typed = Vec::new();
     for file in &files {
         let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file).to_string();
-        let rows = match File::open(file)
-            .map_err(|e| e.to_string())
-            .and_then(|f| read_rows(BufReader::new(f)).map_err(|e| e.to_string()))
-        {
+        let rows = match read_dataset(file) {
             Ok(rows) => rows,
             Err(e) => {
-                eprintln!("error: {file}: {e}");
+                eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         };

@@ -14,9 +14,10 @@ use std::process::ExitCode;
 use onda_models::Embedder;
 use onda_models::fetch::{EMBEDDING_MODEL, FetchOptions, fetch};
 use onda_safety::embedding::{Distribution, EmbeddingHead, Prototypes};
-use onda_safety::eval::{Row, average_precision, read_rows};
+use onda_safety::eval::{Row, average_precision};
 use onda_safety::{Category, Context, Engine};
 use onda_safety_lab::cache::embed_all;
+use onda_safety_lab::read_dataset;
 
 /// Neighbours averaged, and how much the nearest safe prototypes count: chosen on toxicchat_train and the
 /// held-out split (k 3, 5, 10, 20; weight 0, 0.5, 1).
@@ -34,11 +35,6 @@ const VALIDATION: [&str; 2] = ["crates/safety/data/corpus_heldout.jsonl", "toxic
 const OUTPUT: &str = "crates/safety/model/embedding.bin";
 
 type Failure = Box<dyn std::error::Error>;
-
-fn read(path: &Path) -> Result<Vec<Row>, Failure> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(read_rows(std::io::BufReader::new(file)).map_err(|e| format!("{}: {e}", path.display()))?)
-}
 
 fn embed_rows(embedder: &Embedder, path: &Path, rows: &[Row]) -> Result<Vec<Vec<f32>>, Failure> {
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
@@ -74,7 +70,7 @@ fn run() -> Result<(), Failure> {
     let mut sets = Vec::new();
     for path in PROTOTYPES {
         let path = Path::new(path);
-        let rows = read(path)?;
+        let rows = read_dataset(path)?;
         let vectors = embed_rows(&embedder, path, &rows)?;
         let mut set = Prototypes::default();
         for (row, vector) in rows.iter().zip(vectors) {
@@ -111,7 +107,7 @@ fn run() -> Result<(), Failure> {
     for name in VALIDATION {
         let path =
             if name.contains('/') { Path::new(name).to_path_buf() } else { Path::new(&datasets).join(name) };
-        let rows = read(&path)?;
+        let rows = read_dataset(&path)?;
         let vectors = embed_rows(&embedder, &path, &rows)?;
         for (row, vector) in rows.iter().zip(&vectors) {
             let Some(label) = row.label else { continue };
