@@ -6,6 +6,11 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use onda_models::Embedder;
+use std::collections::HashMap;
+
+use onda_safety::TextEmbedder;
+use onda_safety::embedding::passages;
+use onda_safety::normalize::normalize_for_embedding;
 use sha2::{Digest, Sha256};
 
 /// The embedding cache folder: `ONDA_EMBEDDING_CACHE`, or `~/.cache/onda/embeddings`.
@@ -26,15 +31,34 @@ fn content_key(texts: &[&str]) -> String {
     hex::encode(&hash.finalize()[..12])
 }
 
-/// The embeddings of `texts`, in order: read from the cache, or computed (in batches of similar length,
+/// The cache file of the embeddings of `texts` (already normalised) of dimension `dim`: little-endian f32,
+/// one row after another.
+fn cache_file(label: &str, texts: &[&str], dim: usize) -> PathBuf {
+    cache_dir().join(format!("{label}-{}-{dim}.f32", content_key(texts)))
+}
+
+/// The cache file [`embed_all`] uses for `texts`, for tools outside Rust that read the vectors.
+pub fn cache_file_for(dim: usize, label: &str, texts: &[&str]) -> PathBuf {
+    let normalized: Vec<String> =
+        texts.iter().map(|t| normalize_for_embedding(t).trim().to_string()).collect();
+    let texts: Vec<&str> = normalized.iter().map(String::as_str).collect();
+    cache_file(label, &texts, dim)
+}
+
+/// The embeddings of `texts` (each read as the engine reads it, [`normalize_for_embedding`]), in order: read from the cache, or computed (in batches of similar length,
 /// so padding costs little) and stored. `label` names the cache file for people.
 pub fn embed_all(
     embedder: &Embedder,
     label: &str,
     texts: &[&str],
 ) -> Result<Vec<Vec<f32>>, Box<dyn std::error::Error>> {
+    // Embedded as the engine's embedding scorer reads a message.
+    let normalized: Vec<String> =
+        texts.iter().map(|t| normalize_for_embedding(t).trim().to_string()).collect();
+    let texts: Vec<&str> = normalized.iter().map(String::as_str).collect();
+    let texts = texts.as_slice();
     let dim = embedder.dimension();
-    let path = cache_dir().join(format!("{label}-{}-{dim}.f32", content_key(texts)));
+    let path = cache_file(label, texts, dim);
     if let Some(cached) = read_cache(&path, texts.len(), dim)? {
         return Ok(cached);
     }
@@ -90,4 +114,51 @@ fn write_cache(path: &Path, vectors: &[Vec<f32>]) -> Result<(), std::io::Error> 
     file.flush()?;
     drop(file);
     std::fs::rename(tmp, path)
+}
+
+/// An embedder that answers from embeddings computed beforehand in batches (and cached on disk), and
+/// computes the rest one by one: evaluating thousands of long texts one message at a time, as the engine
+/// asks, would take most of an hour; batched by length it takes minutes, with the same vectors.
+pub struct PrecomputedEmbedder {
+    inner: Embedder,
+    known: HashMap<String, Vec<f32>>,
+}
+
+impl PrecomputedEmbedder {
+    pub fn new(inner: Embedder) -> Self {
+        Self { inner, known: HashMap::new() }
+    }
+
+    /// Embeds, in batches, every text the engine's scorer will ask for when it assesses `texts`: each as
+    /// the scorer reads it and its passages. `label` names the cache file.
+    pub fn precompute(&mut self, label: &str, texts: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+        let mut wanted: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for text in texts {
+            let read = normalize_for_embedding(text).trim().to_string();
+            let passages = passages(&read);
+            for piece in std::iter::once(read).chain(passages) {
+                if !piece.is_empty() && !self.known.contains_key(&piece) && seen.insert(piece.clone()) {
+                    wanted.push(piece);
+                }
+            }
+        }
+        let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let vectors = embed_all(&self.inner, label, &refs)?;
+        self.known.extend(wanted.into_iter().zip(vectors));
+        Ok(())
+    }
+}
+
+impl TextEmbedder for PrecomputedEmbedder {
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        if let Some(all) = texts.iter().map(|t| self.known.get(*t).cloned()).collect::<Option<Vec<_>>>() {
+            return Ok(all);
+        }
+        TextEmbedder::embed(&self.inner, texts)
+    }
 }

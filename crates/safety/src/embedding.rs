@@ -9,7 +9,9 @@
 //! - three thresholds on the signal, where precision reached 0.75, 0.90 and 0.97, mapped onto the
 //!   policy's mild, moderate and strong scores, so the documented policy table turns them into levels;
 //! - the empirical distributions of the signal and of the rules' score on that data, so the overall unsafe
-//!   score is the mean of the two ranks (each signal counts the same whatever its scale).
+//!   score is a weighted mean of the two ranks (whatever each signal's scale).
+//!
+//! A long message is also scored passage by passage ([`passages`]); its signal is the strongest.
 
 use crate::engine::{LearnedScorer, LearnedScores, ScorerError};
 use crate::policy;
@@ -130,6 +132,65 @@ fn top_mean(values: &mut [f32], k: usize) -> f32 {
     values[split..].iter().sum::<f32>() / k as f32
 }
 
+/// How many words make a passage of a long message (see [`passages`]).
+const PASSAGE_WORDS: usize = 40;
+
+/// The weight of the embedding signal's rank in the overall unsafe score (the rules' rank has the rest).
+/// Chosen on the dev set toxicchat_train (AUPRC 0.709 / 0.724 / 0.731 / 0.731 at 0.5 / 0.6 / 0.7 / 0.8).
+const SIGNAL_WEIGHT: f32 = 0.7;
+
+/// The passages of a long message (more than one and a half passages of words), each embedded and scored
+/// on its own besides the whole: a sentence embedding of a long post is an average that dilutes the one
+/// paragraph that matters, and the model reads at most 256 tokens. Sentences (ending in `.`, `!` or `?`
+/// before a space, or at a line break) are gathered into passages of about [`PASSAGE_WORDS`] words; a
+/// longer sentence is cut. Empty for a short message (every chat message a child types).
+pub fn passages(text: &str) -> Vec<String> {
+    let target = PASSAGE_WORDS;
+    if text.split_whitespace().count() <= target * 3 / 2 {
+        return Vec::new();
+    }
+    let mut sentences: Vec<&str> = Vec::new();
+    let mut start = 0;
+    let mut prev: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        let ends = c == '\n' || (c.is_whitespace() && matches!(prev, Some('.' | '!' | '?')));
+        if ends {
+            sentences.push(&text[start..i]);
+            start = i + c.len_utf8();
+        }
+        prev = Some(c);
+    }
+    sentences.push(&text[start..]);
+    let mut out: Vec<String> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for sentence in sentences {
+        let mut words: Vec<&str> = sentence.split_whitespace().collect();
+        while words.len() > target * 3 / 2 {
+            if !current.is_empty() {
+                out.push(current.join(" "));
+                current.clear();
+            }
+            out.push(words[..target].join(" "));
+            words.drain(..target);
+        }
+        current.extend(words);
+        if current.len() >= target {
+            out.push(current.join(" "));
+            current.clear();
+        }
+    }
+    if !current.is_empty() {
+        match out.last_mut() {
+            Some(last) if current.len() < target / 2 => {
+                last.push(' ');
+                last.push_str(&current.join(" "));
+            }
+            _ => out.push(current.join(" ")),
+        }
+    }
+    out
+}
+
 impl EmbeddingHead {
     /// The head that ships with Onda.
     pub fn builtin() -> Result<Self, HeadError> {
@@ -194,20 +255,37 @@ impl EmbeddingHead {
         policy::STRONG + headroom * (1.0 - policy::STRONG) * 0.5
     }
 
+    /// The strongest signal of several embeddings of one message (the whole and its [`passages`]).
+    pub fn strongest_signal(&self, embeddings: &[Vec<f32>], role: Role) -> Signal {
+        embeddings
+            .iter()
+            .map(|e| self.signal(e, role))
+            .max_by(|a, b| a.value.total_cmp(&b.value))
+            .unwrap_or(Signal { value: f32::MIN, category: None })
+    }
+
     /// The head's verdict on one embedding: the category's score on the policy's scale and the signal's
     /// rank in its validation distribution.
     pub fn scores(&self, embedding: &[f32], role: Role) -> LearnedScores {
-        let signal = self.signal(embedding, role);
+        self.scores_of(self.signal(embedding, role))
+    }
+
+    /// The verdict of a signal: see [`EmbeddingHead::scores`].
+    pub fn scores_of(&self, signal: Signal) -> LearnedScores {
         let mut categories = CategoryScores::default();
-        if let Some(c) = signal.category {
+        // Personal information is the PII detectors' to find: they give the spans to redact, and "i go to
+        // school" only sounds like "i go to lincoln elementary, room 4".
+        if let Some(c) = signal.category.filter(|c| *c != Category::Pii) {
             categories.set(c, self.policy_score(signal.value));
         }
         LearnedScores { categories, overall: Some(self.signal_distribution.rank(signal.value)) }
     }
 
-    /// The overall unsafe score: the mean of the rules' rank and the signal's rank.
+    /// The overall unsafe score: the weighted mean of the rules' rank and the signal's rank
+    /// ([`SIGNAL_WEIGHT`]).
     pub fn combine(&self, rules_score: f32, signal_rank: f32) -> f32 {
-        (0.5 * self.rules_distribution.rank(rules_score) + 0.5 * signal_rank).clamp(0.0, 1.0)
+        ((1.0 - SIGNAL_WEIGHT) * self.rules_distribution.rank(rules_score) + SIGNAL_WEIGHT * signal_rank)
+            .clamp(0.0, 1.0)
     }
 
     /// Serialises the head (prototypes quantised to 8 bits with one scale per vector).
@@ -342,16 +420,22 @@ impl<E: TextEmbedder> EmbeddingScorer<E> {
 
 impl<E: TextEmbedder> LearnedScorer for EmbeddingScorer<E> {
     fn score(&self, text: &str, ctx: &Context) -> Result<LearnedScores, ScorerError> {
+        let text = crate::normalize::normalize_for_embedding(text);
         let text = text.trim();
         if text.is_empty() {
             return Ok(LearnedScores::default());
         }
-        let vectors = self.embedder.embed(&[text]).map_err(ScorerError::Failed)?;
-        let vector = vectors.first().ok_or_else(|| ScorerError::Failed("no embedding".into()))?;
-        if vector.len() != self.head.dimension || vector.iter().any(|v| !v.is_finite()) {
+        let passages = passages(text);
+        let mut inputs = vec![text];
+        inputs.extend(passages.iter().map(String::as_str));
+        let vectors = self.embedder.embed(&inputs).map_err(ScorerError::Failed)?;
+        if vectors.len() != inputs.len() {
+            return Err(ScorerError::Failed("no embedding".into()));
+        }
+        if vectors.iter().any(|v| v.len() != self.head.dimension || v.iter().any(|x| !x.is_finite())) {
             return Err(ScorerError::Failed("the embedding is malformed".into()));
         }
-        Ok(self.head.scores(vector, ctx.role))
+        Ok(self.head.scores_of(self.head.strongest_signal(&vectors, ctx.role)))
     }
 
     fn combine(&self, rules_score: f32, learned: &LearnedScores) -> f32 {
@@ -467,6 +551,67 @@ mod tests {
         fn embed(&self, _: &[&str]) -> Result<Vec<Vec<f32>>, String> {
             Ok(vec![vec![f32::NAN; 3]])
         }
+    }
+
+    #[test]
+    fn a_long_message_is_cut_into_passages_of_sentences_and_a_short_one_is_not() {
+        assert!(passages("i had a great day at school and we played tag").is_empty());
+        let sentence = "We walked to the lake and watched the ducks swim around for a while.";
+        let long = [sentence; 12].join(" ");
+        let cut = passages(&long);
+        assert!(cut.len() >= 3, "{cut:?}");
+        for passage in &cut {
+            let words = passage.split_whitespace().count();
+            assert!((PASSAGE_WORDS / 2..=PASSAGE_WORDS * 2).contains(&words), "{words}");
+        }
+        let words: usize = cut.iter().map(|p| p.split_whitespace().count()).sum();
+        assert_eq!(words, long.split_whitespace().count());
+        // One sentence with no full stop is still cut.
+        assert!(passages(&["word"; 200].join(" ")).len() >= 4);
+    }
+
+    /// Like a sentence embedder, an average: a text sits near the self-harm prototype as far as its words
+    /// are about hurting, so one such sentence in a long post is diluted.
+    struct Diluting;
+    impl TextEmbedder for Diluting {
+        fn dimension(&self) -> usize {
+            3
+        }
+        fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    let words = t.split_whitespace().count().max(1) as f32;
+                    let hurting = if t.contains("hurt") { 30.0f32.min(words) } else { 0.0 };
+                    unit(&[hurting / words, 0.0, 1.0 - hurting / words])
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn one_unsafe_passage_of_a_long_message_is_not_averaged_away() {
+        let scorer = EmbeddingScorer::new(Diluting, toy_head()).expect("scorer");
+        let filler = "We walked to the lake and watched the ducks swim around for a while.";
+        let mut text = [filler; 10].join(" ");
+        let calm = scorer.score(&text, &Context::child()).expect("score");
+        assert!(calm.categories.get(Category::SelfHarm) < policy::MILD);
+        text.push_str(" Tonight I want to hurt myself badly.");
+        let head = toy_head();
+        let whole = Diluting.embed(&[text.as_str()]).expect("embed").remove(0);
+        assert!(head.policy_score(head.signal(&whole, Role::Child).value) < policy::MODERATE, "diluted");
+        let worried = scorer.score(&text, &Context::child()).expect("score");
+        assert_eq!(worried.categories.top().0, Category::SelfHarm);
+        assert!(worried.categories.get(Category::SelfHarm) >= policy::MODERATE);
+    }
+
+    #[test]
+    fn personal_information_is_left_to_the_detectors() {
+        let mut head = toy_head();
+        head.sets[0].labels[0] = Some(Category::Pii);
+        let near_pii = head.scores(&unit(&[1.0, 0.1, 0.0]), Role::Child);
+        assert_eq!(near_pii.categories.top().1, 0.0);
+        assert!(near_pii.overall.is_some_and(|rank| rank > 0.5));
     }
 
     #[test]

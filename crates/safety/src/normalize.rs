@@ -624,6 +624,20 @@ pub fn normalize_for_model(text: &str) -> String {
     }
 }
 
+/// The text as the sentence embedder reads it: the light view (invisible characters removed, look-alike
+/// letters folded, lower case), or, when the text shows leetspeak or spaced-out letters, the decoded words of
+/// [`normalize_for_model`]. The embedder was never shown "k 1 l l" or "ki\u{200b}ll": without this, every
+/// rewrite of the evasion test escaped the embedding head. Ordinary text keeps its punctuation.
+pub fn normalize_for_embedding(text: &str) -> String {
+    let view = light(text);
+    let (folded, leet) = fold_with(&view.text, false);
+    if leet || view.text.contains('$') || segment_spaced(&squeeze(&folded, 2).0).is_some() {
+        normalize_for_model(text)
+    } else {
+        view.text
+    }
+}
+
 impl LightView {
     fn push(&mut self, ch: char, range: (usize, usize)) {
         self.text.push(ch);
@@ -807,6 +821,17 @@ pub fn normalize_for_lexicon(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedder_reads_evasive_text_decoded_and_ordinary_text_as_written() {
+        assert_eq!(normalize_for_embedding("i w4nt 70 k1ll my$elf"), "i want to kill myself");
+        assert_eq!(normalize_for_embedding("k i l l   m y s e l f"), "kill myself");
+        assert_eq!(normalize_for_embedding("ki\u{200b}ll m\u{0443}self"), "kill myself");
+        assert_eq!(
+            normalize_for_embedding("Hey! I scored 3 goals, what's next?"),
+            "hey! i scored 3 goals, what's next?"
+        );
+    }
 
     fn norm(s: &str) -> String {
         normalize_for_lexicon(s)

@@ -1,11 +1,11 @@
 //! Embeds datasets into the cache: `cargo run -p onda-safety-lab --release --bin safety-embed -- FILE...`.
-//! Prints each cache file's path.
+//! Prints each cache file's path (little-endian f32 rows, for scratch analysis outside Rust).
 
 use std::process::ExitCode;
 
 use onda_models::Embedder;
 use onda_models::fetch::{EMBEDDING_MODEL, FetchOptions, fetch};
-use onda_safety_lab::cache::embed_all;
+use onda_safety_lab::cache::{cache_file_for, embed_all};
 use onda_safety_lab::read_dataset;
 
 fn main() -> ExitCode {
@@ -35,7 +35,12 @@ fn main() -> ExitCode {
         let label = std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("data");
         let started = std::time::Instant::now();
         match embed_all(&embedder, label, &texts) {
-            Ok(v) => println!("{file}: {} rows in {:.1} s", v.len(), started.elapsed().as_secs_f64()),
+            Ok(v) => println!(
+                "{file}: {} rows in {:.1} s: {}",
+                v.len(),
+                started.elapsed().as_secs_f64(),
+                cache_file_for(embedder.dimension(), label, &texts).display()
+            ),
             Err(e) => {
                 eprintln!("error: {file}: {e}");
                 return ExitCode::FAILURE;

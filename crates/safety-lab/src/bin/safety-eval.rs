@@ -6,13 +6,20 @@
 //! `--evasion` also measures the flagged rate of the unsafe rows rewritten with leetspeak, homoglyphs,
 //! zero-width characters and spaced or dotted letters.
 //!
+//! `--dump-scores DIR` also writes each row's level and unsafe score to `DIR/NAME.scores.jsonl`.
+//!
 //! Prints measures only, never the texts.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use onda_models::Embedder;
+use onda_safety::eval::Row;
 use onda_safety::eval::{evaluate, evaluate_evasion};
-use onda_safety::{Engine, LearnedScorer, Lexicons};
+use onda_safety::evasion::Evasion;
+use onda_safety::{Context, Engine, LearnedScorer, Lexicons};
+use onda_safety::{EmbeddingHead, EmbeddingScorer};
+use onda_safety_lab::cache::PrecomputedEmbedder;
 use onda_safety_lab::read_dataset;
 
 fn main() -> ExitCode {
@@ -23,6 +30,7 @@ fn main() -> ExitCode {
     let mut no_lexical = false;
     let mut no_embedding = false;
     let mut markdown: Option<String> = None;
+    let mut dump_scores: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -33,11 +41,12 @@ fn main() -> ExitCode {
             }
             "--no-embedding" => no_embedding = true,
             "--markdown" => markdown = args.next(),
+            "--dump-scores" => dump_scores = args.next(),
             "--json" => json = true,
             "--evasion" => evasion = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: safety-eval [--json] [--evasion] [--markdown FILE] [--rules-only] [--no-embedding] [--learned-weight W] FILE..."
+                    "usage: safety-eval [--json] [--evasion] [--markdown FILE] [--dump-scores DIR] [--rules-only] [--no-embedding] [--learned-weight W] FILE..."
                 );
                 return ExitCode::SUCCESS;
             }
@@ -48,10 +57,24 @@ fn main() -> ExitCode {
         eprintln!("usage: safety-eval [--json] [--evasion] FILE...");
         return ExitCode::from(2);
     }
+    let mut datasets = Vec::new();
+    for file in &files {
+        let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file).to_string();
+        match read_dataset(file) {
+            Ok(rows) => datasets.push((name, rows)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let scorer: Option<Box<dyn LearnedScorer>> = if no_embedding {
         None
     } else {
-        match onda_models::default_safety_scorer() {
+        // The rewrites that will be assessed: see the evasion report below.
+        let rewrites =
+            |name: &str| evasion || (markdown.is_some() && onda_safety::eval::dataset_use(name) != "dev");
+        match embedding_scorer(&datasets, &rewrites) {
             Ok(Some(scorer)) => Some(Box::new(scorer)),
             Ok(None) => {
                 eprintln!(
@@ -81,16 +104,15 @@ fn main() -> ExitCode {
     };
     let mut reports = Vec::new();
     let mut typed = Vec::new();
-    for file in &files {
-        let name = Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or(file).to_string();
-        let rows = match read_dataset(file) {
-            Ok(rows) => rows,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let report = evaluate(&engine, &name, &rows);
+    for (name, rows) in &datasets {
+        let (name, rows) = (name.clone(), rows.as_slice());
+        if let Some(dir) = &dump_scores
+            && let Err(e) = write_scores(&engine, Path::new(dir), &name, rows)
+        {
+            eprintln!("error: {dir}: {e}");
+            return ExitCode::FAILURE;
+        }
+        let report = evaluate(&engine, &name, rows);
         if !json {
             print!("{}", report.to_text());
         }
@@ -99,7 +121,7 @@ fn main() -> ExitCode {
         // The report rewrites the eval-only and project sets; the large dev sets only with --evasion.
         let dev = onda_safety::eval::dataset_use(&name) == "dev";
         if evasion || (markdown.is_some() && !dev) {
-            let ev = evaluate_evasion(&engine, &name, &rows);
+            let ev = evaluate_evasion(&engine, &name, rows);
             if !json {
                 print!("{}", ev.to_text());
             }
@@ -127,4 +149,47 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Writes `DIR/NAME.scores.jsonl`: per row, in order, the verdict's level and unsafe score and the label
+/// (for scratch analysis of how signals combine; no text is written).
+fn write_scores(engine: &Engine, dir: &Path, name: &str, rows: &[Row]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{name}.scores.jsonl")))?);
+    for row in rows {
+        let ctx = Context { role: row.role.unwrap_or_default(), ..Context::default() };
+        let verdict = engine.assess(&row.text, &ctx);
+        let line = serde_json::json!({
+            "level": verdict.level,
+            "score": verdict.unsafe_score,
+            "unsafe": row.label,
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
+}
+
+/// The embedding head over the real model, with every text the evaluation will assess (and, with
+/// `rewrites` of the dataset's name, every evasion rewrite of it) embedded beforehand in batches. None when the model is missing.
+fn embedding_scorer(
+    datasets: &[(String, Vec<Row>)],
+    rewrites: &dyn Fn(&str) -> bool,
+) -> Result<Option<EmbeddingScorer<PrecomputedEmbedder>>, Box<dyn std::error::Error>> {
+    let Some(model) = onda_models::embed::embedding_model_in(&onda_models::default_models_dir()) else {
+        return Ok(None);
+    };
+    let mut embedder = PrecomputedEmbedder::new(Embedder::load(&model)?);
+    for (name, rows) in datasets {
+        let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+        embedder.precompute(name, &texts)?;
+        if rewrites(name) {
+            for evasion in Evasion::ALL {
+                let rewritten: Vec<String> = texts.iter().map(|t| evasion.apply(t)).collect();
+                let refs: Vec<&str> = rewritten.iter().map(String::as_str).collect();
+                embedder.precompute(&format!("{name}-{}", evasion.name()), &refs)?;
+            }
+        }
+    }
+    Ok(Some(EmbeddingScorer::new(embedder, EmbeddingHead::builtin()?)?))
 }

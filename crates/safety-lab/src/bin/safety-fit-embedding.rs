@@ -1,8 +1,9 @@
 //! Fits the safety engine's embedding head (`crates/safety/model/embedding.bin`):
 //! `cargo run -p onda-safety-lab --release --bin safety-fit-embedding` from the repository root.
 //!
-//! - Prototypes: the project's own examples, never a public set: `crates/safety/data/adult_register.jsonl`
-//!   (adults' register) and `corpus_train.jsonl` (children's register and the assistant), one set each.
+//! - Prototypes: the project's own examples, never a public set: `crates/safety/data/adult_register.jsonl`,
+//!   `corpus_train.jsonl` and `authored/*.jsonl`, in two sets by register (adults'; children's and the
+//!   assistant's).
 //! - Validation (thresholds and distributions): the project's held-out split and the `dev` set
 //!   toxicchat_train. No eval-only set is read.
 //!
@@ -13,8 +14,9 @@ use std::process::ExitCode;
 
 use onda_models::Embedder;
 use onda_models::fetch::{EMBEDDING_MODEL, FetchOptions, fetch};
-use onda_safety::embedding::{Distribution, EmbeddingHead, Prototypes};
+use onda_safety::embedding::{Distribution, EmbeddingHead, Prototypes, passages};
 use onda_safety::eval::{Row, average_precision};
+use onda_safety::normalize::normalize_for_embedding;
 use onda_safety::{Category, Context, Engine};
 use onda_safety_lab::cache::embed_all;
 use onda_safety_lab::read_dataset;
@@ -29,8 +31,12 @@ const SAFE_WEIGHT: f32 = 0.5;
 /// (rules and lexical model) to 12.7%.
 const PRECISIONS: [f64; 3] = [0.75, 0.9, 0.97];
 
+/// The prototype files: rows go to the adults' set or the children's by their `register` field (a file's
+/// rows without one: adult_register is adults', the others children's).
 const PROTOTYPES: [&str; 2] =
     ["crates/safety/data/adult_register.jsonl", "crates/safety/data/corpus_train.jsonl"];
+/// The folder of the further authored prototype files (every `*.jsonl` in it, in name order).
+const AUTHORED: &str = "crates/safety/data/authored";
 const VALIDATION: [&str; 2] = ["crates/safety/data/corpus_heldout.jsonl", "toxicchat_train.jsonl"];
 const OUTPUT: &str = "crates/safety/model/embedding.bin";
 
@@ -40,6 +46,30 @@ fn embed_rows(embedder: &Embedder, path: &Path, rows: &[Row]) -> Result<Vec<Vec<
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let label = path.file_stem().and_then(|s| s.to_str()).unwrap_or("data");
     embed_all(embedder, label, &texts)
+}
+
+/// The embeddings of each row's passages ([`passages`] of the text as the scorer reads it), per row.
+fn embed_passages(embedder: &Embedder, path: &Path, rows: &[Row]) -> Result<Vec<Vec<Vec<f32>>>, Failure> {
+    let per_row: Vec<Vec<String>> =
+        rows.iter().map(|r| passages(normalize_for_embedding(&r.text).trim())).collect();
+    let flat: Vec<&str> = per_row.iter().flatten().map(String::as_str).collect();
+    let label = format!("{}-passages", path.file_stem().and_then(|s| s.to_str()).unwrap_or("data"));
+    let mut vectors = embed_all(embedder, &label, &flat)?.into_iter();
+    Ok(per_row.iter().map(|p| vectors.by_ref().take(p.len()).collect()).collect())
+}
+
+/// Each row's `register` field ("adult" or "child"), in the order [`read_dataset`] gives the rows.
+fn registers(path: &Path) -> Result<Vec<Option<String>>, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v.get("register").and_then(|r| r.as_str()).map(str::to_string))
+        })
+        .collect())
 }
 
 /// The lowest signal at which the precision of "signal >= threshold" is still at least `target`
@@ -67,13 +97,26 @@ fn run() -> Result<(), Failure> {
     fetch(&EMBEDDING_MODEL, &FetchOptions::from_env())?;
     let embedder = Embedder::load_default()?;
 
-    let mut sets = Vec::new();
-    for path in PROTOTYPES {
-        let path = Path::new(path);
+    let mut files: Vec<std::path::PathBuf> = PROTOTYPES.iter().map(|p| Path::new(p).to_path_buf()).collect();
+    let mut authored: Vec<_> = std::fs::read_dir(AUTHORED)
+        .map_err(|e| format!("{AUTHORED}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    authored.sort();
+    files.extend(authored);
+    // Set 0: adults' register; set 1: children's register and the assistant.
+    let mut sets = vec![Prototypes::default(), Prototypes::default()];
+    for path in &files {
         let rows = read_dataset(path)?;
+        let registers = registers(path)?;
+        if registers.len() != rows.len() {
+            return Err(format!("{}: could not read every row's register", path.display()).into());
+        }
+        let default_adult = path.ends_with("adult_register.jsonl");
         let vectors = embed_rows(&embedder, path, &rows)?;
-        let mut set = Prototypes::default();
-        for (row, vector) in rows.iter().zip(vectors) {
+        let mut counts = [0usize; 2];
+        for ((row, vector), register) in rows.iter().zip(vectors).zip(registers) {
             let label = match row.label {
                 Some(true) => match row.category.as_deref().and_then(Category::from_name) {
                     Some(c) => Some(c),
@@ -84,12 +127,20 @@ fn run() -> Result<(), Failure> {
                 Some(false) => None,
                 None => continue,
             };
+            let adult = match register.as_deref() {
+                Some("adult") => true,
+                Some("child") => false,
+                Some(other) => return Err(format!("{}: unknown register {other:?}", path.display()).into()),
+                None => default_adult,
+            };
+            let index = usize::from(!adult);
+            let set = &mut sets[index];
+            counts[index] += 1;
             set.vectors.push(vector);
             set.labels.push(label);
             set.assistant.push(row.role == Some(onda_safety::Role::Assistant));
         }
-        eprintln!("{}: {} prototypes", path.display(), set.vectors.len());
-        sets.push(set);
+        eprintln!("{}: {} adults' and {} children's prototypes", path.display(), counts[0], counts[1]);
     }
     let mut head = EmbeddingHead {
         dimension: embedder.dimension(),
@@ -109,10 +160,14 @@ fn run() -> Result<(), Failure> {
             if name.contains('/') { Path::new(name).to_path_buf() } else { Path::new(&datasets).join(name) };
         let rows = read_dataset(&path)?;
         let vectors = embed_rows(&embedder, &path, &rows)?;
-        for (row, vector) in rows.iter().zip(&vectors) {
+        let passages = embed_passages(&embedder, &path, &rows)?;
+        for ((row, vector), passages) in rows.iter().zip(vectors).zip(passages) {
             let Some(label) = row.label else { continue };
             let ctx = Context { role: row.role.unwrap_or_default(), ..Context::default() };
-            signals.push((head.signal(vector, ctx.role).value, label));
+            // As the scorer reads a message: the whole and its passages, the strongest signal.
+            let mut embeddings = vec![vector];
+            embeddings.extend(passages);
+            signals.push((head.strongest_signal(&embeddings, ctx.role).value, label));
             rules_scores.push((rules.assess(&row.text, &ctx).unsafe_score, label));
         }
         eprintln!("{}: {} rows", path.display(), rows.len());
