@@ -74,6 +74,11 @@ struct Args {
     /// Mean pause (ms) between the end of a reply and the child's next message in the paced run.
     #[arg(long, default_value_t = 1000)]
     think_ms: u64,
+    /// Also run the safety engine's embedding head (layer 2), as `onda serve` does once the models are
+    /// fetched: the server reads the models folder (`ONDA_MODELS_DIR`, default `~/.cache/onda/models`).
+    /// Without it the engine runs its rules and word model only (the models folder is an empty one).
+    #[arg(long)]
+    with_embedding: bool,
     /// Passed by `cargo bench`; nothing to do.
     #[arg(long, hide = true)]
     bench: bool,
@@ -110,7 +115,10 @@ fn main() -> anyhow::Result<()> {
             None => TestDatabase::new(Backend::Sqlite).await,
         };
         let provider = Arc::new(ScriptedProvider::instant(REPLY));
-        TestApp::launch(db, &[], Some(Arc::new(ProviderSource(provider))), TestClock::System).await
+        let models = onda_models::default_models_dir().display().to_string();
+        let vars: Vec<(&str, &str)> =
+            if args.with_embedding { vec![("ONDA_MODELS_DIR", models.as_str())] } else { Vec::new() };
+        TestApp::launch(db, &vars, Some(Arc::new(ProviderSource(provider))), TestClock::System).await
     });
     onda::telemetry::init_with_writer(&app.ctx.config, std::io::sink);
     let app = Arc::new(app);
@@ -169,8 +177,17 @@ async fn run(app: Arc<TestApp>, args: &Args) -> anyhow::Result<String> {
         Backend::Postgres => "PostgreSQL (throw-away database; its own processes' CPU time is not counted)",
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let safety = if app.ctx.safety.has_learned_scorer() {
+        "safety: rules, word model and embedding head"
+    } else {
+        "safety: rules and word model (no embedding head: --with-embedding adds it)"
+    };
+    if args.with_embedding && !app.ctx.safety.has_learned_scorer() {
+        anyhow::bail!("--with-embedding: the embedding model is not fetched (onda models fetch)");
+    }
     let mut report = format!(
         "\nOnda chat server, instant scripted model (three sentences a reply), {backend}, {cores} CPU cores{load}\n\
+         {safety}\n\
          latency from sending POST /api/chat to the first delta and to the done event; CPU time of server and\n\
          clients together, per message\n\n"
     );
