@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use onda_safety::eval::{average_precision, read_rows};
-use onda_safety::{Context, Engine, LearnedScorer, Lexicons, Role};
+use onda_safety::{Context, Engine, LearnedScorer, Lexicons};
 
 fn engines() -> Option<&'static (Engine, Engine)> {
     static ENGINES: OnceLock<Option<(Engine, Engine)>> = OnceLock::new();
@@ -42,8 +42,7 @@ fn the_project_examples_keep_their_levels_with_layer_2() {
         .collect();
     let mut failures = Vec::new();
     for (row, level) in rows.iter().zip(levels) {
-        let ctx = Context { role: row.role.unwrap_or_default(), ..Context::default() };
-        let v = engine.assess(&row.text, &ctx);
+        let v = engine.assess(&row.text, &row.context());
         match row.label {
             Some(true) if v.level < level => failures.push(format!("unsafe {:?} got {}", row.text, v.level)),
             Some(false) if v.level > level => {
@@ -95,10 +94,7 @@ fn layer_2_ranks_the_held_out_corpus_at_least_as_well_as_the_rules() {
     let score = |e: &Engine| {
         let scored: Vec<(f32, bool)> = rows
             .iter()
-            .filter_map(|r| {
-                let ctx = Context { role: r.role.unwrap_or(Role::Child), ..Context::default() };
-                Some((e.assess(&r.text, &ctx).unsafe_score, r.label?))
-            })
+            .filter_map(|r| Some((e.assess(&r.text, &r.context()).unsafe_score, r.label?)))
             .collect();
         average_precision(&scored).expect("both classes")
     };

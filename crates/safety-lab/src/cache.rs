@@ -2,14 +2,13 @@
 //! tens of thousands of texts again. A cache file belongs to one content: its name carries a hash of
 //! every text in order, so an edited dataset gets a new file.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use onda_models::Embedder;
-use std::collections::HashMap;
-
 use onda_safety::TextEmbedder;
-use onda_safety::embedding::passages;
+use onda_safety::embedding::embedding_inputs;
 use onda_safety::normalize::normalize_for_embedding;
 use sha2::{Digest, Sha256};
 
@@ -37,12 +36,15 @@ fn cache_file(label: &str, texts: &[&str], dim: usize) -> PathBuf {
     cache_dir().join(format!("{label}-{}-{dim}.f32", content_key(texts)))
 }
 
+/// Each text as the engine's embedding scorer reads it.
+fn as_read(texts: &[&str]) -> Vec<String> {
+    texts.iter().map(|t| normalize_for_embedding(t).trim().to_string()).collect()
+}
+
 /// The cache file [`embed_all`] uses for `texts`, for tools outside Rust that read the vectors.
 pub fn cache_file_for(dim: usize, label: &str, texts: &[&str]) -> PathBuf {
-    let normalized: Vec<String> =
-        texts.iter().map(|t| normalize_for_embedding(t).trim().to_string()).collect();
-    let texts: Vec<&str> = normalized.iter().map(String::as_str).collect();
-    cache_file(label, &texts, dim)
+    let read = as_read(texts);
+    cache_file(label, &read.iter().map(String::as_str).collect::<Vec<_>>(), dim)
 }
 
 /// The embeddings of `texts` (each read as the engine reads it, [`normalize_for_embedding`]), in order: read from the cache, or computed (in batches of similar length,
@@ -52,10 +54,8 @@ pub fn embed_all(
     label: &str,
     texts: &[&str],
 ) -> Result<Vec<Vec<f32>>, Box<dyn std::error::Error>> {
-    // Embedded as the engine's embedding scorer reads a message.
-    let normalized: Vec<String> =
-        texts.iter().map(|t| normalize_for_embedding(t).trim().to_string()).collect();
-    let texts: Vec<&str> = normalized.iter().map(String::as_str).collect();
+    let read = as_read(texts);
+    let texts: Vec<&str> = read.iter().map(String::as_str).collect();
     let texts = texts.as_slice();
     let dim = embedder.dimension();
     let path = cache_file(label, texts, dim);
@@ -129,17 +129,15 @@ impl PrecomputedEmbedder {
         Self { inner, known: HashMap::new() }
     }
 
-    /// Embeds, in batches, every text the engine's scorer will ask for when it assesses `texts`: each as
-    /// the scorer reads it and its passages. `label` names the cache file.
+    /// Embeds, in batches, every text the engine's scorer will ask for when it assesses `texts`
+    /// ([`embedding_inputs`]). `label` names the cache file.
     pub fn precompute(&mut self, label: &str, texts: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
         let mut wanted: Vec<String> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for text in texts {
-            let read = normalize_for_embedding(text).trim().to_string();
-            let passages = passages(&read);
-            for piece in std::iter::once(read).chain(passages) {
-                if !piece.is_empty() && !self.known.contains_key(&piece) && seen.insert(piece.clone()) {
-                    wanted.push(piece);
+            for input in embedding_inputs(text) {
+                if !self.known.contains_key(&input) && seen.insert(input.clone()) {
+                    wanted.push(input);
                 }
             }
         }

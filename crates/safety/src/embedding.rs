@@ -191,6 +191,21 @@ pub fn passages(text: &str) -> Vec<String> {
     out
 }
 
+/// What the scorer embeds for a message: the text as the embedder reads it
+/// ([`normalize_for_embedding`](crate::normalize::normalize_for_embedding), trimmed), then its
+/// [`passages`]. Empty for a text with nothing to read.
+pub fn embedding_inputs(text: &str) -> Vec<String> {
+    let read = crate::normalize::normalize_for_embedding(text).trim().to_string();
+    if read.is_empty() {
+        return Vec::new();
+    }
+    let passages = passages(&read);
+    let mut inputs = Vec::with_capacity(1 + passages.len());
+    inputs.push(read);
+    inputs.extend(passages);
+    inputs
+}
+
 impl EmbeddingHead {
     /// The head that ships with Onda.
     pub fn builtin() -> Result<Self, HeadError> {
@@ -420,14 +435,11 @@ impl<E: TextEmbedder> EmbeddingScorer<E> {
 
 impl<E: TextEmbedder> LearnedScorer for EmbeddingScorer<E> {
     fn score(&self, text: &str, ctx: &Context) -> Result<LearnedScores, ScorerError> {
-        let text = crate::normalize::normalize_for_embedding(text);
-        let text = text.trim();
-        if text.is_empty() {
+        let inputs = embedding_inputs(text);
+        if inputs.is_empty() {
             return Ok(LearnedScores::default());
         }
-        let passages = passages(text);
-        let mut inputs = vec![text];
-        inputs.extend(passages.iter().map(String::as_str));
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let vectors = self.embedder.embed(&inputs).map_err(ScorerError::Failed)?;
         if vectors.len() != inputs.len() {
             return Err(ScorerError::Failed("no embedding".into()));
@@ -568,6 +580,10 @@ mod tests {
         assert_eq!(words, long.split_whitespace().count());
         // One sentence with no full stop is still cut.
         assert!(passages(&["word"; 200].join(" ")).len() >= 4);
+        // What the scorer embeds: the text as read, then its passages; nothing for an empty text.
+        assert!(embedding_inputs(" \u{200b} ").is_empty());
+        assert_eq!(embedding_inputs("k 1 l l  m y s e l f"), vec!["kill myself".to_string()]);
+        assert_eq!(embedding_inputs(&long).len(), 1 + cut.len());
     }
 
     /// Like a sentence embedder, an average: a text sits near the self-harm prototype as far as its words

@@ -27,8 +27,18 @@ pub struct Row {
     pub category: Option<String>,
     #[serde(default)]
     pub role: Option<Role>,
+    /// The project's authored rows say whose register they are written in ("adult" or "child").
+    #[serde(default)]
+    pub register: Option<String>,
     #[serde(default)]
     pub raw: serde_json::Value,
+}
+
+impl Row {
+    /// The context a row is assessed in: its role, no history, no age.
+    pub fn context(&self) -> Context {
+        Context { role: self.role.unwrap_or_default(), ..Context::default() }
+    }
 }
 
 fn de_label<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
@@ -139,8 +149,7 @@ pub fn evaluate(engine: &Engine, dataset: &str, rows: &[Row]) -> Report {
             skipped += 1;
             continue;
         };
-        let ctx = Context { role: row.role.unwrap_or_default(), ..Context::default() };
-        let verdict = engine.assess(&row.text, &ctx);
+        let verdict = engine.assess(&row.text, &row.context());
         let blocked = verdict.level >= 3;
         let flagged = verdict.level >= 2;
         scored.push((verdict.unsafe_score, label));
@@ -273,13 +282,7 @@ pub fn evaluate_evasion(engine: &Engine, dataset: &str, rows: &[Row]) -> Evasion
     let unsafe_rows: Vec<&Row> = rows.iter().filter(|r| r.label == Some(true)).collect();
     let safe_rows: Vec<&Row> = rows.iter().filter(|r| r.label == Some(false)).collect();
     let flagged = |rows: &[&Row], rewrite: &dyn Fn(&str) -> String| {
-        let n = rows
-            .iter()
-            .filter(|r| {
-                let ctx = Context { role: r.role.unwrap_or_default(), ..Context::default() };
-                engine.assess(&rewrite(&r.text), &ctx).level >= 2
-            })
-            .count();
+        let n = rows.iter().filter(|r| engine.assess(&rewrite(&r.text), &r.context()).level >= 2).count();
         ratio(n, rows.len())
     };
     let as_written = |t: &str| t.to_string();

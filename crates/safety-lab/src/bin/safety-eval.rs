@@ -17,8 +17,8 @@ use onda_models::Embedder;
 use onda_safety::eval::Row;
 use onda_safety::eval::{evaluate, evaluate_evasion};
 use onda_safety::evasion::Evasion;
-use onda_safety::{Context, Engine, LearnedScorer, Lexicons};
 use onda_safety::{EmbeddingHead, EmbeddingScorer};
+use onda_safety::{Engine, LearnedScorer, Lexicons};
 use onda_safety_lab::cache::PrecomputedEmbedder;
 use onda_safety_lab::read_dataset;
 
@@ -68,13 +68,14 @@ fn main() -> ExitCode {
             }
         }
     }
+    // Which datasets are also assessed rewritten (the evasion report): every one with --evasion; in the
+    // markdown report the eval-only and project sets, the large dev sets only with --evasion.
+    let rewritten =
+        |name: &str| evasion || (markdown.is_some() && onda_safety::eval::dataset_use(name) != "dev");
     let scorer: Option<Box<dyn LearnedScorer>> = if no_embedding {
         None
     } else {
-        // The rewrites that will be assessed: see the evasion report below.
-        let rewrites =
-            |name: &str| evasion || (markdown.is_some() && onda_safety::eval::dataset_use(name) != "dev");
-        match embedding_scorer(&datasets, &rewrites) {
+        match embedding_scorer(&datasets, &rewritten) {
             Ok(Some(scorer)) => Some(Box::new(scorer)),
             Ok(None) => {
                 eprintln!(
@@ -118,9 +119,7 @@ fn main() -> ExitCode {
         }
         let mut value = serde_json::to_value(&report).unwrap_or_default();
         let mut ev_report = None;
-        // The report rewrites the eval-only and project sets; the large dev sets only with --evasion.
-        let dev = onda_safety::eval::dataset_use(&name) == "dev";
-        if evasion || (markdown.is_some() && !dev) {
+        if rewritten(&name) {
             let ev = evaluate_evasion(&engine, &name, rows);
             if !json {
                 print!("{}", ev.to_text());
@@ -158,8 +157,7 @@ fn write_scores(engine: &Engine, dir: &Path, name: &str, rows: &[Row]) -> std::i
     std::fs::create_dir_all(dir)?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{name}.scores.jsonl")))?);
     for row in rows {
-        let ctx = Context { role: row.role.unwrap_or_default(), ..Context::default() };
-        let verdict = engine.assess(&row.text, &ctx);
+        let verdict = engine.assess(&row.text, &row.context());
         let line = serde_json::json!({
             "level": verdict.level,
             "score": verdict.unsafe_score,

@@ -14,10 +14,9 @@ use std::process::ExitCode;
 
 use onda_models::Embedder;
 use onda_models::fetch::{EMBEDDING_MODEL, FetchOptions, fetch};
-use onda_safety::embedding::{Distribution, EmbeddingHead, Prototypes, passages};
+use onda_safety::embedding::{Distribution, EmbeddingHead, Prototypes, embedding_inputs};
 use onda_safety::eval::{Row, average_precision};
-use onda_safety::normalize::normalize_for_embedding;
-use onda_safety::{Category, Context, Engine};
+use onda_safety::{Category, Engine};
 use onda_safety_lab::cache::embed_all;
 use onda_safety_lab::read_dataset;
 
@@ -48,28 +47,14 @@ fn embed_rows(embedder: &Embedder, path: &Path, rows: &[Row]) -> Result<Vec<Vec<
     embed_all(embedder, label, &texts)
 }
 
-/// The embeddings of each row's passages ([`passages`] of the text as the scorer reads it), per row.
+/// The embeddings of each row's passages (what the scorer embeds besides the whole text), per row.
 fn embed_passages(embedder: &Embedder, path: &Path, rows: &[Row]) -> Result<Vec<Vec<Vec<f32>>>, Failure> {
     let per_row: Vec<Vec<String>> =
-        rows.iter().map(|r| passages(normalize_for_embedding(&r.text).trim())).collect();
+        rows.iter().map(|r| embedding_inputs(&r.text).into_iter().skip(1).collect()).collect();
     let flat: Vec<&str> = per_row.iter().flatten().map(String::as_str).collect();
     let label = format!("{}-passages", path.file_stem().and_then(|s| s.to_str()).unwrap_or("data"));
     let mut vectors = embed_all(embedder, &label, &flat)?.into_iter();
     Ok(per_row.iter().map(|p| vectors.by_ref().take(p.len()).collect()).collect())
-}
-
-/// Each row's `register` field ("adult" or "child"), in the order [`read_dataset`] gives the rows.
-fn registers(path: &Path) -> Result<Vec<Option<String>>, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v.get("register").and_then(|r| r.as_str()).map(str::to_string))
-        })
-        .collect())
 }
 
 /// The lowest signal at which the precision of "signal >= threshold" is still at least `target`
@@ -109,14 +94,10 @@ fn run() -> Result<(), Failure> {
     let mut sets = vec![Prototypes::default(), Prototypes::default()];
     for path in &files {
         let rows = read_dataset(path)?;
-        let registers = registers(path)?;
-        if registers.len() != rows.len() {
-            return Err(format!("{}: could not read every row's register", path.display()).into());
-        }
         let default_adult = path.ends_with("adult_register.jsonl");
         let vectors = embed_rows(&embedder, path, &rows)?;
         let mut counts = [0usize; 2];
-        for ((row, vector), register) in rows.iter().zip(vectors).zip(registers) {
+        for (row, vector) in rows.iter().zip(vectors) {
             let label = match row.label {
                 Some(true) => match row.category.as_deref().and_then(Category::from_name) {
                     Some(c) => Some(c),
@@ -127,7 +108,7 @@ fn run() -> Result<(), Failure> {
                 Some(false) => None,
                 None => continue,
             };
-            let adult = match register.as_deref() {
+            let adult = match row.register.as_deref() {
                 Some("adult") => true,
                 Some("child") => false,
                 Some(other) => return Err(format!("{}: unknown register {other:?}", path.display()).into()),
@@ -163,7 +144,7 @@ fn run() -> Result<(), Failure> {
         let passages = embed_passages(&embedder, &path, &rows)?;
         for ((row, vector), passages) in rows.iter().zip(vectors).zip(passages) {
             let Some(label) = row.label else { continue };
-            let ctx = Context { role: row.role.unwrap_or_default(), ..Context::default() };
+            let ctx = row.context();
             // As the scorer reads a message: the whole and its passages, the strongest signal.
             let mut embeddings = vec![vector];
             embeddings.extend(passages);
