@@ -1,5 +1,8 @@
-//! Sentence embeddings with all-MiniLM-L6-v2: candle's BERT, mean pooling over the real tokens (the
-//! attention mask), L2 normalisation. 384 dimensions; cosine similarity is a dot product.
+//! Sentence embeddings with all-MiniLM-L6-v2: a BERT encoder ([`crate::encoder`]), mean pooling over
+//! the tokens, L2 normalisation. 384 dimensions; cosine similarity is a dot product.
+//!
+//! [`CandleBert`] computes the same embeddings with candle's `BertModel`: the reference the encoder is
+//! tested and benchmarked against.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +11,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use crate::encoder::BertEncoder;
 use crate::fetch::{EMBEDDING_MODEL_DIR, default_models_dir};
 use crate::{Error, Result};
 
@@ -16,9 +20,8 @@ pub const MAX_TOKENS: usize = 256;
 
 /// A loaded sentence-embedding model. Cheap to share between threads (`&self` everywhere).
 pub struct Embedder {
-    model: BertModel,
+    encoder: BertEncoder,
     tokenizer: Tokenizer,
-    device: Device,
     dimension: usize,
 }
 
@@ -37,41 +40,31 @@ fn require(path: PathBuf) -> Result<PathBuf> {
     if path.is_file() { Ok(path) } else { Err(Error::MissingModel { path }) }
 }
 
+fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
+    let tokenizer_path = require(dir.join("tokenizer.json"))?;
+    let mut tokenizer = Tokenizer::from_file(&tokenizer_path)?;
+    // The shipped tokenizer pads every input to 128 tokens: pad to the longest of a batch instead.
+    let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
+    tokenizer.with_padding(Some(PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        pad_id,
+        pad_token: "[PAD]".into(),
+        ..PaddingParams::default()
+    }));
+    tokenizer
+        .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))?;
+    Ok(tokenizer)
+}
+
 impl Embedder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
         let config_path = require(dir.join("config.json"))?;
-        let tokenizer_path = require(dir.join("tokenizer.json"))?;
         let weights_path = require(dir.join("model.safetensors"))?;
-
-        let config_text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-        let config: Config = serde_json::from_str(&config_text)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", config_path.display())))?;
-        let dimension = serde_json::from_str::<serde_json::Value>(&config_text)
-            .ok()
-            .and_then(|v| v.get("hidden_size")?.as_u64())
-            .and_then(|d| usize::try_from(d).ok())
-            .ok_or_else(|| Error::Invalid(format!("{}: no hidden_size", config_path.display())))?;
-
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)?;
-        // The shipped tokenizer pads every input to 128 tokens: pad to the longest of the batch instead.
-        let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            pad_id,
-            pad_token: "[PAD]".into(),
-            ..PaddingParams::default()
-        }));
-        tokenizer.with_truncation(Some(TruncationParams {
-            max_length: MAX_TOKENS,
-            ..TruncationParams::default()
-        }))?;
-
-        let device = Device::Cpu;
-        let weights = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
-        let model = BertModel::load(vb, &config)?;
-        Ok(Embedder { model, tokenizer, device, dimension })
+        let tokenizer = load_tokenizer(dir)?;
+        let encoder = BertEncoder::load(&config_path, &weights_path)?;
+        let dimension = encoder.dimension();
+        Ok(Embedder { encoder, tokenizer, dimension })
     }
 
     /// Loads the default model from the models folder (`ONDA_MODELS_DIR`).
@@ -89,8 +82,44 @@ impl Embedder {
         Ok(self.tokenizer.encode(text, true)?.get_ids().len())
     }
 
-    /// One unit-length embedding per text, in order. Texts are padded to the longest of the batch and
-    /// truncated to [`MAX_TOKENS`] tokens; padding does not change a text's embedding.
+    /// One unit-length embedding per text, in order, each computed alone on the calling thread (no
+    /// padding). Texts are truncated to [`MAX_TOKENS`] tokens.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        texts.iter().map(|text| self.embed_one(text)).collect()
+    }
+
+    /// The embedding of one text.
+    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
+        let encoding = self.tokenizer.encode(text, true)?;
+        self.encoder.embed_ids(encoding.get_ids())
+    }
+}
+
+/// The same sentence embeddings computed by candle's `BertModel`, in padded batches: the reference
+/// [`Embedder`] is tested and benchmarked against. Slower for one short text (see `embed-bench`).
+pub struct CandleBert {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+}
+
+impl CandleBert {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let config_path = require(dir.join("config.json"))?;
+        let weights_path = require(dir.join("model.safetensors"))?;
+        let tokenizer = load_tokenizer(dir)?;
+        let config_text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let config: Config = serde_json::from_str(&config_text)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", config_path.display())))?;
+        let device = Device::Cpu;
+        let weights = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
+        let model = BertModel::load(vb, &config)?;
+        Ok(CandleBert { model, tokenizer, device })
+    }
+
+    /// One unit-length embedding per text, in order; texts are padded to the longest of the batch and the
+    /// padding is masked out of the mean.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -117,11 +146,6 @@ impl Embedder {
         let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
         let normalised = mean.broadcast_div(&norms)?;
         Ok(normalised.to_vec2::<f32>()?)
-    }
-
-    /// The embedding of one text.
-    pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
-        self.embed(&[text])?.pop().ok_or_else(|| Error::Invalid("no embedding".into()))
     }
 }
 

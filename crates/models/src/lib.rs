@@ -7,12 +7,13 @@
 
 pub mod chat;
 pub mod embed;
+pub mod encoder;
 pub mod fetch;
 
 mod error;
 
 pub use chat::{ChatModel, Generation, GenerationParams, Message, PromptCache, Role, StopReason};
-pub use embed::{Embedder, default_safety_scorer, safety_scorer};
+pub use embed::{CandleBert, Embedder, default_safety_scorer, safety_scorer};
 pub use error::{Error, Result};
 pub use fetch::{
     CHAT_MODEL, DEFAULT_MODELS, EMBEDDING_MODEL, FetchOptions, FetchOutcome, ModelFile, ModelSpec, Progress,

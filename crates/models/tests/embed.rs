@@ -1,4 +1,4 @@
-//! all-MiniLM-L6-v2 through candle, checked against an independent implementation. Needs the model
+//! all-MiniLM-L6-v2, checked against candle's BertModel and an independent implementation. Needs the model
 //! files (`onda models fetch`); without them each test says so and passes.
 
 use onda_models::embed::{self, Embedder};
@@ -35,20 +35,32 @@ fn embeddings_have_unit_length_and_384_dimensions() {
     assert_eq!(embedder.count_tokens(&"very long ".repeat(400)).expect("count"), embed::MAX_TOKENS);
 }
 
+/// The encoder against candle's `BertModel` on the same weights, in a padded batch (so candle's masking of
+/// the padding is checked too): the safety head's prototypes were embedded by either, so they must agree to
+/// float rounding.
 #[test]
-fn a_batch_equals_one_by_one_whatever_the_padding() {
+fn matches_candles_bert_in_a_padded_batch() {
     let Some(embedder) = embedder() else { return };
+    let reference = onda_models::CandleBert::load(&embed::default_embedding_dir()).expect("candle loads");
+    let long = "we built a sandcastle with a moat and towers and my dad found a crab. ".repeat(30);
     let texts = [
         "hi",
         "Can you help me with my maths homework? It is about fractions and I find it hard.",
         "The raccoon ate all the snacks.",
+        "i w4nt t0 k i l l mysеlf",
+        "",
+        long.as_str(),
     ];
-    let batch = embedder.embed(&texts).expect("batch");
-    for (text, in_batch) in texts.iter().zip(&batch) {
-        let alone = embedder.embed_one(text).expect("one");
-        let diff = alone.iter().zip(in_batch).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(diff < 1e-4, "{text:?}: batch and single differ by {diff}");
+    let expected = reference.embed(&texts).expect("candle batch");
+    for (text, expected) in texts.iter().zip(&expected) {
+        let ours = embedder.embed_one(text).expect("one");
+        let diff = ours.iter().zip(expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let short: String = text.chars().take(30).collect();
+        assert!(diff < 2e-5, "{short:?}: the encoder and candle differ by {diff}");
+        assert!(embed::cosine(&ours, expected) > 0.99999);
     }
+    let batch = embedder.embed(&texts).expect("batch");
+    assert_eq!(batch.len(), texts.len());
 }
 
 #[test]

@@ -47,8 +47,11 @@ pub fn cache_file_for(dim: usize, label: &str, texts: &[&str]) -> PathBuf {
     cache_file(label, &read.iter().map(String::as_str).collect::<Vec<_>>(), dim)
 }
 
-/// The embeddings of `texts` (each read as the engine reads it, [`normalize_for_embedding`]), in order: read from the cache, or computed (in batches of similar length,
-/// so padding costs little) and stored. `label` names the cache file for people.
+/// Embeddings with the index of their text.
+type Indexed = Vec<(usize, Vec<f32>)>;
+
+/// The embeddings of `texts` (each read as the engine reads it, [`normalize_for_embedding`]), in order:
+/// read from the cache, or computed (on every core) and stored. `label` names the cache file for people.
 pub fn embed_all(
     embedder: &Embedder,
     label: &str,
@@ -62,22 +65,47 @@ pub fn embed_all(
     if let Some(cached) = read_cache(&path, texts.len(), dim)? {
         return Ok(cached);
     }
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| texts[i].len());
-    let mut out = vec![Vec::new(); texts.len()];
+    // Every core embeds: the encoder runs one text at a time on its calling thread.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let started = std::time::Instant::now();
-    for (n, chunk) in order.chunks(32).enumerate() {
-        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        for (&i, vector) in chunk.iter().zip(embedder.embed(&batch)?) {
+    let chunk = 64;
+    let results: Vec<Result<Indexed, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let start = next.fetch_add(chunk, std::sync::atomic::Ordering::Relaxed);
+                        if start >= texts.len() {
+                            return Ok(mine);
+                        }
+                        let end = (start + chunk).min(texts.len());
+                        let vectors = embedder.embed(&texts[start..end]).map_err(|e| e.to_string())?;
+                        mine.extend((start..end).zip(vectors));
+                        let finished =
+                            done.fetch_add(end - start, std::sync::atomic::Ordering::Relaxed) + end - start;
+                        if finished / 2000 != (finished - (end - start)) / 2000 {
+                            eprintln!(
+                                "  {label}: {finished} of {} embedded ({:.0} s)",
+                                texts.len(),
+                                started.elapsed().as_secs_f64()
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("an embedding worker panicked".into())))
+            .collect()
+    });
+    let mut out = vec![Vec::new(); texts.len()];
+    for result in results {
+        for (i, vector) in result? {
             out[i] = vector;
-        }
-        if n % 50 == 49 {
-            eprintln!(
-                "  {label}: {} of {} embedded ({:.0} s)",
-                (n + 1) * 32,
-                texts.len(),
-                started.elapsed().as_secs_f64()
-            );
         }
     }
     write_cache(&path, &out)?;

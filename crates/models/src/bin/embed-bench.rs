@@ -1,10 +1,14 @@
 //! Sentence-embedding speed: `cargo run -p onda-models --release --bin embed-bench`.
 //! Prints milliseconds per message (median and p99 of single messages, as the safety engine embeds
-//! them) and per token, for short, typical and long messages, and for a batch.
+//! them) and per token, for short, typical and long messages, and for a batch: for Onda's encoder and,
+//! in the same run, for candle's `BertModel` on the same weights (the ratio is the encoder's speed-up).
 
 use std::time::Instant;
 
-use onda_models::Embedder;
+use onda_models::{CandleBert, Embedder};
+
+/// Embeds one text and drops the result.
+type EmbedOne<'a> = dyn Fn(&str) -> onda_models::Result<()> + 'a;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
@@ -24,34 +28,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
              see photos of me and asked which school I go to and where I live, is that okay or not ok?",
         ),
     ];
-    for _ in 0..5 {
-        embedder.embed(&[messages[1].1])?;
+    let candle = CandleBert::load(&onda_models::embed::default_embedding_dir())?;
+    let encoder_embed = |text: &str| embedder.embed(&[text]).map(drop);
+    let candle_embed = |text: &str| candle.embed(&[text]).map(drop);
+    // Onda's encoder first, then candle's BertModel.
+    let implementations: [&EmbedOne; 2] = [&encoder_embed, &candle_embed];
+    for embed in implementations {
+        for _ in 0..5 {
+            embed(messages[1].1)?;
+        }
     }
-    println!("{:<18} {:>7} {:>10} {:>10} {:>12}", "message", "tokens", "median ms", "p99 ms", "ms per token");
+    println!(
+        "{:<18} {:>7} {:>14} {:>11} {:>13} {:>13} {:>9}",
+        "message", "tokens", "encoder median", "encoder p99", "ms per token", "candle median", "speed-up"
+    );
     for (name, text) in messages {
         let tokens = embedder.count_tokens(text)?;
-        let mut times: Vec<f64> = (0..100)
-            .map(|_| {
-                let t = Instant::now();
-                let _ = embedder.embed(&[text]);
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        let median = percentile(&times, 0.5);
-        let per_token = median / tokens as f64;
+        let mut figures = Vec::new();
+        for embed in implementations {
+            let mut times: Vec<f64> = (0..100)
+                .map(|_| {
+                    let t = Instant::now();
+                    let _ = embed(text);
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            figures.push((percentile(&times, 0.5), percentile(&times, 0.99)));
+        }
+        let (median, p99) = figures[0];
         println!(
-            "{name:<18} {tokens:>7} {median:>10.2} {:>10.2} {per_token:>12.3}",
-            percentile(&times, 0.99)
+            "{name:<18} {tokens:>7} {median:>14.2} {p99:>11.2} {:>13.3} {:>13.2} {:>8.1}x",
+            median / tokens as f64,
+            figures[1].0,
+            figures[1].0 / median
         );
     }
     let batch: Vec<&str> = (0..32).map(|i| messages[i % 3].1).collect();
-    let t = Instant::now();
     let rounds = 5;
+    let t = Instant::now();
     for _ in 0..rounds {
         embedder.embed(&batch)?;
     }
-    let per_message = t.elapsed().as_secs_f64() * 1e3 / f64::from(rounds) / batch.len() as f64;
-    println!("batch of {}: {per_message:.2} ms per message", batch.len());
+    let ours = t.elapsed().as_secs_f64() * 1e3 / f64::from(rounds) / batch.len() as f64;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        candle.embed(&batch)?;
+    }
+    let theirs = t.elapsed().as_secs_f64() * 1e3 / f64::from(rounds) / batch.len() as f64;
+    println!(
+        "batch of {}: encoder {ours:.2} ms per message (one thread), candle {theirs:.2} ms per message (padded batch, all cores)",
+        batch.len()
+    );
     Ok(())
 }
