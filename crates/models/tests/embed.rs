@@ -59,8 +59,46 @@ fn matches_candles_bert_in_a_padded_batch() {
         assert!(diff < 2e-5, "{short:?}: the encoder and candle differ by {diff}");
         assert!(embed::cosine(&ours, expected) > 0.99999);
     }
+    // Embedded together in one pass (stacked, not padded), each text is still as if alone.
     let batch = embedder.embed(&texts).expect("batch");
     assert_eq!(batch.len(), texts.len());
+    for ((text, together), expected) in texts.iter().zip(&batch).zip(&expected) {
+        let diff = together.iter().zip(expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let short: String = text.chars().take(30).collect();
+        assert!(diff < 2e-5, "{short:?} in a batch differs by {diff}");
+    }
+}
+
+/// Callers on many threads at once get their own texts' embeddings, whichever pass computed them.
+#[test]
+fn concurrent_callers_each_get_their_own_embeddings() {
+    let Some(embedder) = embedder() else { return };
+    let texts: Vec<String> = (0..24)
+        .map(|i| format!("message number {i}: the {} went to the park", ["cat", "dog", "kid"][i % 3]))
+        .collect();
+    let alone: Vec<Vec<f32>> = texts.iter().map(|t| embedder.embed_one(t).expect("alone")).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|worker| {
+                let (embedder, texts, alone) = (&embedder, &texts, &alone);
+                scope.spawn(move || {
+                    for round in 0..6 {
+                        let i = (worker * 3 + round) % texts.len();
+                        let j = (i + 5) % texts.len();
+                        let got = embedder.embed(&[texts[i].as_str(), texts[j].as_str()]).expect("embed");
+                        for (k, v) in [i, j].into_iter().zip(&got) {
+                            let diff =
+                                v.iter().zip(&alone[k]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                            assert!(diff < 2e-5, "text {k} differs by {diff} when embedded concurrently");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().expect("a caller panicked");
+        }
+    });
 }
 
 #[test]
