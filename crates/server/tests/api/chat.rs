@@ -396,6 +396,11 @@ async fn quiet_hours_and_the_daily_limit_refuse_politely(backend: Backend) {
     assert_eq!(quiet.len(), 1, "{events:?}");
     assert!(quiet[0].data["text"].as_str().expect("text").contains("16:00"));
     assert_eq!(f.provider.calls(), 0);
+    // A crisis is answered whatever the hour.
+    let events = f.say("i want to kill myself").await;
+    assert_eq!(notices(&events, "crisis").len(), 1, "{events:?}");
+    assert!(notices(&events, "quiet_hours").is_empty(), "{events:?}");
+    assert_eq!(f.provider.calls(), 0);
     // At 16:00 local, chat opens again.
     f.app.clock.advance_ms(47 * MINUTE);
     let events = f.say("hello").await;

@@ -451,7 +451,12 @@ impl ChatTurn<'_> {
             age: Some(age_u8(child.age)),
             recent: turns.clone(),
         };
-        let verdict = assess(ctx, text, safety).await;
+        // The safety check (on the CPU) and the time limits (read from the database) side by side. A
+        // crisis is answered whatever the limits say, so their answer, or their error, is looked at only
+        // after the verdict.
+        let current = limits::current_session(latest, now);
+        let (verdict, limits_answer) =
+            tokio::join!(assess(ctx, text, safety), limits::check(ctx, &child.id, current.as_ref(), now));
         tracing::info!(
             child_id = %child.id,
             level = verdict.level,
@@ -468,8 +473,7 @@ impl ChatTurn<'_> {
         }
 
         // Time limits (after safety: a crisis is always answered).
-        let current = limits::current_session(latest, now);
-        let allowance = match limits::check(ctx, &child.id, current.as_ref(), now).await? {
+        let allowance = match limits_answer? {
             Ok(allowance) => allowance,
             Err(refusal) => {
                 return self.refuse(refusal, &verdict, whisper_requested && whisper_enabled).await;
