@@ -37,10 +37,11 @@ const MAX_PASS_TOKENS: usize = 512;
 /// finish. Alone, a caller runs its own pass at once: nothing waits for a batch to fill. Under load (a
 /// hundred children chatting, each message and reply sentence assessed) the encoder reads its weights once
 /// per pass instead of once per text, which is what a short text costs.
-#[derive(Default)]
 struct Combiner {
     state: Mutex<CombinerState>,
     pass_finished: Condvar,
+    /// The most passes at once: one per core (read once: asking the system reads files each time).
+    passes: usize,
 }
 
 #[derive(Default)]
@@ -85,12 +86,20 @@ impl Drop for Pass<'_> {
 }
 
 impl Combiner {
+    fn new() -> Self {
+        Combiner {
+            state: Mutex::default(),
+            pass_finished: Condvar::new(),
+            passes: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CombinerState> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn embed(&self, encoder: &BertEncoder, texts: Vec<Vec<u32>>) -> Result<Vec<Vec<f32>>> {
-        let passes = std::thread::available_parallelism().map_or(1, usize::from);
+        let passes = self.passes;
         let mut state = self.lock();
         let ticket = state.next_ticket;
         state.next_ticket += 1;
@@ -169,7 +178,7 @@ impl Embedder {
         let tokenizer = load_tokenizer(dir)?;
         let encoder = BertEncoder::load(&config_path, &weights_path)?;
         let dimension = encoder.dimension();
-        Ok(Embedder { encoder, tokenizer, dimension, combiner: Combiner::default() })
+        Ok(Embedder { encoder, tokenizer, dimension, combiner: Combiner::new() })
     }
 
     /// Loads the default model from the models folder (`ONDA_MODELS_DIR`).
