@@ -257,15 +257,10 @@ impl BertEncoder {
         self.config.max_position_embeddings
     }
 
-    /// The unit-length mean-pooled embedding of one tokenised text (special tokens included).
-    pub fn embed_ids(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        Ok(self.embed_many(&[ids])?.remove(0))
-    }
-
-    /// The embeddings of several tokenised texts in one pass, each exactly as if alone. Their tokens are
-    /// stacked, not padded: the dense layers (most of the work) then read their weights once for all of
-    /// them, which is what a short text waits for (42 MB of weights do not stay in the cache), while
-    /// attention runs within each text.
+    /// The unit-length mean-pooled embeddings of several tokenised texts (special tokens included) in one
+    /// pass, each exactly as if alone. Their tokens are stacked, not padded: the dense layers (most of the
+    /// work) then read their weights once for all of them, which is what a short text waits for (42 MB of
+    /// weights do not stay in the cache), while attention runs within each text.
     pub fn embed_many(&self, texts: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
         let vocab = self.word_embeddings.len() / self.config.hidden_size;
         for ids in texts {

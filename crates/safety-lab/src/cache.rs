@@ -144,9 +144,10 @@ fn write_cache(path: &Path, vectors: &[Vec<f32>]) -> Result<(), std::io::Error> 
     std::fs::rename(tmp, path)
 }
 
-/// An embedder that answers from embeddings computed beforehand in batches (and cached on disk), and
-/// computes the rest one by one: evaluating thousands of long texts one message at a time, as the engine
-/// asks, would take most of an hour; batched by length it takes minutes, with the same vectors.
+/// An embedder that answers from embeddings computed beforehand on every core (and cached on disk), and
+/// computes the rest as the engine asks: evaluating tens of thousands of texts one message at a time on one
+/// thread, as the engine asks, would take far longer; beforehand, in shared passes on every core, the same
+/// vectors take minutes and are read from disk the next time.
 pub struct PrecomputedEmbedder {
     inner: Embedder,
     known: HashMap<String, Vec<f32>>,
