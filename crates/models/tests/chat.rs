@@ -131,10 +131,10 @@ fn the_cached_system_prompt_gives_the_same_reply_as_computing_it_all() {
     let (warm, _) = collect(model, &messages, Some(&cache), &greedy(24));
     assert_eq!(cold.cached_prompt_tokens, 0);
     assert_eq!(warm.cached_prompt_tokens, cache.len());
-    // The cache changes nothing but the speed, up to rounding: a prompt computed in two pieces takes other
-    // kernels than one computed at once (candle's quantised products differ by row count), and greedy
-    // decoding may take another word at a near-tie later on (seen on an AVX2-only EPYC, never on AVX-512).
-    // A cache at the wrong positions would change the reply from its first words.
+    // The cache changes nothing but the speed, up to rounding: a prompt computed in two pieces is summed in
+    // another order than one computed at once, and greedy decoding may then take another word at a
+    // near-tie (seen on an AVX2-only EPYC after four words; the replies were identical on the AVX-512
+    // machines before). The replies must begin alike.
     let first_words = |text: &str| text.split_whitespace().take(4).collect::<Vec<_>>().join(" ");
     assert_eq!(first_words(&cold.text), first_words(&warm.text), "{:?} / {:?}", cold.text, warm.text);
     // The cache is not consumed: a second conversation from it gives the same reply again.
