@@ -13,7 +13,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use crate::encoder::BertEncoder;
+use crate::encoder::{BertEncoder, Precision};
 use crate::fetch::{EMBEDDING_MODEL_DIR, default_models_dir};
 use crate::{Error, Result};
 
@@ -171,12 +171,17 @@ fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
 }
 
 impl Embedder {
-    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`, with 8-bit weights.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_with(dir, Precision::default())
+    }
+
+    /// Loads the model from `dir` with its dense layers' weights in `precision`.
+    pub fn load_with(dir: &Path, precision: Precision) -> Result<Self> {
         let config_path = require(dir.join("config.json"))?;
         let weights_path = require(dir.join("model.safetensors"))?;
         let tokenizer = load_tokenizer(dir)?;
-        let encoder = BertEncoder::load(&config_path, &weights_path)?;
+        let encoder = BertEncoder::load(&config_path, &weights_path, precision)?;
         let dimension = encoder.dimension();
         Ok(Embedder { encoder, tokenizer, dimension, combiner: Combiner::new() })
     }

@@ -15,6 +15,7 @@ mod error;
 
 pub use chat::{ChatModel, Generation, GenerationParams, Message, PromptCache, Role, StopReason};
 pub use embed::{CandleBert, Embedder, default_safety_scorer, safety_scorer};
+pub use encoder::Precision;
 pub use error::{Error, Result};
 pub use fetch::{
     CHAT_MODEL, DEFAULT_MODELS, EMBEDDING_MODEL, FetchOptions, FetchOutcome, ModelFile, ModelSpec, Progress,

@@ -1,9 +1,15 @@
 //! all-MiniLM-L6-v2, checked against candle's BertModel and an independent implementation. Needs the model
 //! files (`onda models fetch`); without them each test says so and passes.
 
+use onda_models::Precision;
 use onda_models::embed::{self, Embedder};
 
+/// The embedder as Onda runs it (8-bit weights).
 fn embedder() -> Option<Embedder> {
+    embedder_with(Precision::default())
+}
+
+fn embedder_with(precision: Precision) -> Option<Embedder> {
     let dir = embed::default_embedding_dir();
     if !dir.join("model.safetensors").is_file() {
         eprintln!(
@@ -12,7 +18,7 @@ fn embedder() -> Option<Embedder> {
         );
         return None;
     }
-    Some(Embedder::load(&dir).expect("the embedding model loads"))
+    Some(Embedder::load_with(&dir, precision).expect("the embedding model loads"))
 }
 
 fn norm(v: &[f32]) -> f32 {
@@ -35,12 +41,11 @@ fn embeddings_have_unit_length_and_384_dimensions() {
     assert_eq!(embedder.count_tokens(&"very long ".repeat(400)).expect("count"), embed::MAX_TOKENS);
 }
 
-/// The encoder against candle's `BertModel` on the same weights, in a padded batch (so candle's masking of
-/// the padding is checked too): the safety head's prototypes were embedded by either, so they must agree to
-/// float rounding.
+/// The encoder with f32 weights against candle's `BertModel` on the same weights, in a padded batch (so
+/// candle's masking of the padding is checked too): the same arithmetic, so they agree to float rounding.
 #[test]
 fn matches_candles_bert_in_a_padded_batch() {
-    let Some(embedder) = embedder() else { return };
+    let Some(embedder) = embedder_with(Precision::F32) else { return };
     let reference = onda_models::CandleBert::load(&embed::default_embedding_dir()).expect("candle loads");
     let long = "we built a sandcastle with a moat and towers and my dad found a crab. ".repeat(30);
     let texts = [
@@ -66,6 +71,36 @@ fn matches_candles_bert_in_a_padded_batch() {
         let diff = together.iter().zip(expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         let short: String = text.chars().take(30).collect();
         assert!(diff < 2e-5, "{short:?} in a batch differs by {diff}");
+    }
+}
+
+/// The 8-bit weights Onda runs change an embedding by a rounding's worth: within 0.005 in cosine of the f32
+/// one (the safety head's prototypes were fitted on either), and a text embedded beside others in one pass
+/// is exactly as if alone.
+#[test]
+fn eight_bit_weights_stay_close_to_the_f32_ones() {
+    let (Some(int8), Some(exact)) = (embedder(), embedder_with(Precision::F32)) else { return };
+    let long = "we built a sandcastle with a moat and towers and my dad found a crab. ".repeat(30);
+    let texts = [
+        "hi",
+        "Can you help me with my maths homework? It is about fractions and I find it hard.",
+        "i w4nt t0 k i l l mysеlf",
+        "A man online asked me to send him photos and not tell my mum.",
+        "",
+        long.as_str(),
+    ];
+    let reference = exact.embed(&texts).expect("f32");
+    let alone: Vec<Vec<f32>> = texts.iter().map(|t| int8.embed_one(t).expect("int8")).collect();
+    for ((text, ours), expected) in texts.iter().zip(&alone).zip(&reference) {
+        let similarity = embed::cosine(ours, expected);
+        let short: String = text.chars().take(30).collect();
+        assert!(similarity > 0.995, "{short:?}: cosine {similarity} to the f32 embedding");
+        assert!((embed::cosine(ours, ours) - 1.0).abs() < 1e-5);
+    }
+    for ((text, together), alone) in texts.iter().zip(&int8.embed(&texts).expect("batch")).zip(&alone) {
+        let diff = together.iter().zip(alone).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let short: String = text.chars().take(30).collect();
+        assert!(diff < 2e-6, "{short:?} in a batch differs by {diff}");
     }
 }
 
@@ -125,7 +160,7 @@ fn paraphrases_are_closer_than_unrelated_sentences() {
 /// components 100..104 of each embedding, rounded to 6 decimals.
 #[test]
 fn matches_an_independent_implementation() {
-    let Some(embedder) = embedder() else { return };
+    let Some(embedder) = embedder_with(Precision::F32) else { return };
     let cases: [(&str, [f32; 8], [f32; 4]); 3] = [
         (
             "I want to hurt myself",

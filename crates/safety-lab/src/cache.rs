@@ -1,6 +1,6 @@
 //! Sentence embeddings of whole datasets, cached on disk so fitting and evaluating do not embed the same
 //! tens of thousands of texts again. A cache file belongs to one content: its name carries a hash of
-//! every text in order, so an edited dataset gets a new file.
+//! every text in order (and the encoder's precision), so an edited dataset gets a new file.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -23,6 +23,9 @@ pub fn cache_dir() -> PathBuf {
 
 fn content_key(texts: &[&str]) -> String {
     let mut hash = Sha256::new();
+    // The lab embeds with the encoder's default precision, which is part of the content: vectors computed
+    // with other weights are not mixed in.
+    hash.update(format!("{:?}", onda_models::Precision::default()).as_bytes());
     for text in texts {
         hash.update((text.len() as u64).to_le_bytes());
         hash.update(text.as_bytes());

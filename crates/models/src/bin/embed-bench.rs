@@ -1,11 +1,12 @@
 //! Sentence-embedding speed: `cargo run -p onda-models --release --bin embed-bench`.
 //! Prints milliseconds per message (median and p99 of single messages, as the safety engine embeds
-//! them) and per token, for short, typical and long messages, and for a batch: for Onda's encoder and,
-//! in the same run, for candle's `BertModel` on the same weights (the ratio is the encoder's speed-up).
+//! them) and per token, for short, typical and long messages, and for a batch: for Onda's encoder (with
+//! the 8-bit weights it runs and with f32 weights) and, in the same run, for candle's `BertModel` on the
+//! same weights (the ratio is the encoder's speed-up).
 
 use std::time::Instant;
 
-use onda_models::{CandleBert, Embedder};
+use onda_models::{CandleBert, Embedder, Precision};
 
 /// Embeds one text and drops the result.
 type EmbedOne<'a> = dyn Fn(&str) -> onda_models::Result<()> + 'a;
@@ -28,19 +29,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
              see photos of me and asked which school I go to and where I live, is that okay or not ok?",
         ),
     ];
+    let exact = Embedder::load_with(&onda_models::embed::default_embedding_dir(), Precision::F32)?;
     let candle = CandleBert::load(&onda_models::embed::default_embedding_dir())?;
     let encoder_embed = |text: &str| embedder.embed(&[text]).map(drop);
+    let exact_embed = |text: &str| exact.embed(&[text]).map(drop);
     let candle_embed = |text: &str| candle.embed(&[text]).map(drop);
-    // Onda's encoder first, then candle's BertModel.
-    let implementations: [&EmbedOne; 2] = [&encoder_embed, &candle_embed];
+    // Onda's encoder (8-bit, then f32 weights), then candle's BertModel.
+    let implementations: [&EmbedOne; 3] = [&encoder_embed, &exact_embed, &candle_embed];
     for embed in implementations {
         for _ in 0..5 {
             embed(messages[1].1)?;
         }
     }
     println!(
-        "{:<18} {:>7} {:>14} {:>11} {:>13} {:>13} {:>9}",
-        "message", "tokens", "encoder median", "encoder p99", "ms per token", "candle median", "speed-up"
+        "{:<18} {:>7} {:>14} {:>11} {:>13} {:>12} {:>13} {:>9}",
+        "message",
+        "tokens",
+        "encoder median",
+        "encoder p99",
+        "ms per token",
+        "f32 median",
+        "candle median",
+        "speed-up"
     );
     for (name, text) in messages {
         let tokens = embedder.count_tokens(text)?;
@@ -58,10 +68,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let (median, p99) = figures[0];
         println!(
-            "{name:<18} {tokens:>7} {median:>14.2} {p99:>11.2} {:>13.3} {:>13.2} {:>8.1}x",
+            "{name:<18} {tokens:>7} {median:>14.2} {p99:>11.2} {:>13.3} {:>12.2} {:>13.2} {:>8.1}x",
             median / tokens as f64,
             figures[1].0,
-            figures[1].0 / median
+            figures[2].0,
+            figures[2].0 / median
         );
     }
     let batch: Vec<&str> = (0..32).map(|i| messages[i % 3].1).collect();
@@ -73,11 +84,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ours = t.elapsed().as_secs_f64() * 1e3 / f64::from(rounds) / batch.len() as f64;
     let t = Instant::now();
     for _ in 0..rounds {
+        exact.embed(&batch)?;
+    }
+    let ours_f32 = t.elapsed().as_secs_f64() * 1e3 / f64::from(rounds) / batch.len() as f64;
+    let t = Instant::now();
+    for _ in 0..rounds {
         candle.embed(&batch)?;
     }
     let theirs = t.elapsed().as_secs_f64() * 1e3 / f64::from(rounds) / batch.len() as f64;
     println!(
-        "batch of {}: encoder {ours:.2} ms per message (one thread), candle {theirs:.2} ms per message (padded batch, all cores)",
+        "batch of {}: encoder {ours:.2} ms per message (one thread; {ours_f32:.2} with f32 weights), candle {theirs:.2} ms per message (padded batch, all cores)",
         batch.len()
     );
     Ok(())

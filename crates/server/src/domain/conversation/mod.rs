@@ -24,7 +24,9 @@ pub mod persona;
 pub mod sentences;
 pub mod source;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,8 @@ pub const ASSESS_BUDGET: Duration = Duration::from_secs(2);
 pub const REPLY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest a whole reply may take.
 pub const REPLY_TOTAL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The most sentences of a reply checked ahead of the one being sent (the rest wait in the stream).
+const MAX_SENTENCES_AHEAD: usize = 4;
 /// A distress or self-harm score at least this high (at level 1-2) suggests whisper mode.
 pub const WHISPER_DISTRESS_SCORE: f32 = 0.3;
 /// How many earlier messages the safety engine reads.
@@ -215,21 +219,35 @@ pub fn check_text(text: &str) -> DomainResult<String> {
 /// Assesses a text with the engine, off the async threads, within [`ASSESS_BUDGET`]. Fail-closed: a
 /// panic, a failed task or a timeout gives a blocking verdict.
 pub async fn assess(ctx: &Context, text: &str, safety: onda_safety::Context) -> Verdict {
+    start_assessment(ctx, text, safety).await
+}
+
+/// Starts assessing a text at once (off the async threads) and answers with its verdict when awaited,
+/// fail-closed like [`assess`]; the budget runs from the start, so a verdict awaited late is not given
+/// more time.
+fn start_assessment(
+    ctx: &Context,
+    text: &str,
+    safety: onda_safety::Context,
+) -> impl Future<Output = Verdict> + Send + 'static {
     let engine = ctx.safety.clone();
     let text = text.to_string();
+    let deadline = tokio::time::Instant::now() + ASSESS_BUDGET;
     let task = tokio::task::spawn_blocking(move || engine.assess(&text, &safety));
-    match tokio::time::timeout(ASSESS_BUDGET, task).await {
-        Ok(Ok(verdict)) => verdict,
-        Ok(Err(err)) => {
-            tracing::error!(error = %err, "the safety check failed; blocking");
-            Verdict::blocking("safety check failed")
-        }
-        Err(_) => {
-            tracing::error!(
-                budget_ms = ASSESS_BUDGET.as_millis() as u64,
-                "the safety check timed out; blocking"
-            );
-            Verdict::blocking("safety check took too long")
+    async move {
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(verdict)) => verdict,
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "the safety check failed; blocking");
+                Verdict::blocking("safety check failed")
+            }
+            Err(_) => {
+                tracing::error!(
+                    budget_ms = ASSESS_BUDGET.as_millis() as u64,
+                    "the safety check timed out; blocking"
+                );
+                Verdict::blocking("safety check took too long")
+            }
         }
     }
 }
@@ -334,8 +352,11 @@ struct ChatTurn<'a> {
     gate: Option<GateGuard>,
 }
 
+/// The verdict of a reply's sentence whose check is running.
+type PendingVerdict = Pin<Box<dyn Future<Output = Verdict> + Send>>;
+
 /// How a streamed reply ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ending {
     Complete,
     Unsafe,
@@ -707,65 +728,106 @@ impl ChatTurn<'_> {
                 model = Some(m);
                 let mut splitter = SentenceSplitter::new();
                 let deadline = tokio::time::Instant::now() + REPLY_TOTAL_TIMEOUT;
+                let mut idle_until = tokio::time::Instant::now() + REPLY_IDLE_TIMEOUT;
+                // Sentences whose check is running, in order. Each is checked as soon as it is complete,
+                // in the context of every sentence before it (as if those were sent: if one is not, the
+                // reply ends there and later verdicts are dropped), so a fast provider's sentences are
+                // checked side by side (the encoder stacks them into one pass) rather than one after
+                // another. Each is still sent only after its own verdict, in order.
+                let mut pending: VecDeque<(String, PendingVerdict)> = VecDeque::new();
+                // Why the model's stream ended, once it has: complete, or failed (then the sentences
+                // already checked are still sent, then the apology).
+                let mut stream_ended: Option<Ending> = None;
                 'stream: loop {
-                    let idle = tokio::time::sleep(REPLY_IDLE_TIMEOUT);
-                    let next = tokio::select! {
-                        next = deltas.next() => next,
-                        () = idle => Some(Err(ProviderError::Timeout("the next part of the reply"))),
-                        () = tokio::time::sleep_until(deadline) => {
-                            Some(Err(ProviderError::Timeout("the whole reply")))
-                        }
-                    };
-                    let (pieces, done) = match next {
-                        Some(Ok(delta)) => {
-                            first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
-                            (splitter.push(&delta), false)
-                        }
-                        Some(Err(err)) => {
-                            tracing::warn!(child_id = %child.id, error = %err, "the reply stream failed");
-                            break 'stream Ending::Failed;
-                        }
-                        None => (splitter.finish().into_iter().collect(), true),
-                    };
-                    for sentence in pieces {
-                        let mut recent = history.clone();
-                        if !delivered.is_empty() {
-                            recent.push(Turn::new(SafetyRole::Assistant, delivered.join(" ")));
-                        }
-                        let safety = onda_safety::Context {
-                            role: SafetyRole::Assistant,
-                            age: Some(age_u8(child.age)),
-                            recent,
-                        };
-                        let verdict = assess(ctx, &sentence, safety).await;
-                        if verdict.level >= 2 || verdict.action != Action::Allow {
-                            tracing::warn!(
-                                child_id = %child.id,
-                                level = verdict.level,
-                                categories = ?flagged_categories(&verdict),
-                                "caught an unsafe sentence in a reply"
-                            );
-                            // Committed before the fallback is sent.
-                            let event = self.event(conversation, &reply_id, "unsafe_generation", &verdict);
-                            if let Err(err) = ctx.store.insert_safety_event(&event).await {
-                                tracing::error!(error = %err, child_id = %child.id, "COULD NOT STORE an event");
-                            }
-                            worst = Some(verdict);
-                            break 'stream Ending::Unsafe;
-                        }
-                        if worst.as_ref().is_none_or(|w| verdict.level > w.level) {
-                            worst = Some(verdict);
-                        }
-                        let text = if first { sentence.clone() } else { format!(" {sentence}") };
-                        first = false;
-                        delivered.push(sentence);
-                        model_sentences += 1;
-                        if !self.emit(ChatEvent::Delta { text }).await {
-                            break 'stream Ending::Gone;
-                        }
+                    if pending.is_empty()
+                        && let Some(ending) = stream_ended
+                    {
+                        break 'stream ending;
                     }
-                    if done {
-                        break 'stream Ending::Complete;
+                    let reading = stream_ended.is_none() && pending.len() < MAX_SENTENCES_AHEAD;
+                    let front = async {
+                        match pending.front_mut() {
+                            Some((_, verdict)) => verdict.as_mut().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    let verdict = tokio::select! {
+                        verdict = front => verdict,
+                        next = deltas.next(), if reading => {
+                            let pieces = match next {
+                                Some(Ok(delta)) => {
+                                    first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
+                                    idle_until = tokio::time::Instant::now() + REPLY_IDLE_TIMEOUT;
+                                    splitter.push(&delta)
+                                }
+                                Some(Err(err)) => {
+                                    tracing::warn!(child_id = %child.id, error = %err, "the reply stream failed");
+                                    stream_ended = Some(Ending::Failed);
+                                    Vec::new()
+                                }
+                                None => {
+                                    stream_ended = Some(Ending::Complete);
+                                    splitter.finish().into_iter().collect()
+                                }
+                            };
+                            for sentence in pieces {
+                                let mut recent = history.clone();
+                                let spoken: Vec<&str> = delivered
+                                    .iter()
+                                    .chain(pending.iter().map(|(text, _)| text))
+                                    .map(String::as_str)
+                                    .collect();
+                                if !spoken.is_empty() {
+                                    recent.push(Turn::new(SafetyRole::Assistant, spoken.join(" ")));
+                                }
+                                let safety = onda_safety::Context {
+                                    role: SafetyRole::Assistant,
+                                    age: Some(age_u8(child.age)),
+                                    recent,
+                                };
+                                let verdict = Box::pin(start_assessment(ctx, &sentence, safety));
+                                pending.push_back((sentence, verdict));
+                            }
+                            continue 'stream;
+                        }
+                        () = tokio::time::sleep_until(idle_until), if reading => {
+                            let err = ProviderError::Timeout("the next part of the reply");
+                            tracing::warn!(child_id = %child.id, error = %err, "the reply stream failed");
+                            stream_ended = Some(Ending::Failed);
+                            continue 'stream;
+                        }
+                        () = tokio::time::sleep_until(deadline), if stream_ended.is_none() => {
+                            let err = ProviderError::Timeout("the whole reply");
+                            tracing::warn!(child_id = %child.id, error = %err, "the reply stream failed");
+                            stream_ended = Some(Ending::Failed);
+                            continue 'stream;
+                        }
+                    };
+                    let Some((sentence, _)) = pending.pop_front() else { continue 'stream };
+                    if verdict.level >= 2 || verdict.action != Action::Allow {
+                        tracing::warn!(
+                            child_id = %child.id,
+                            level = verdict.level,
+                            categories = ?flagged_categories(&verdict),
+                            "caught an unsafe sentence in a reply"
+                        );
+                        // Committed before the fallback is sent.
+                        let event = self.event(conversation, &reply_id, "unsafe_generation", &verdict);
+                        if let Err(err) = ctx.store.insert_safety_event(&event).await {
+                            tracing::error!(error = %err, child_id = %child.id, "COULD NOT STORE an event");
+                        }
+                        worst = Some(verdict);
+                        break 'stream Ending::Unsafe;
+                    }
+                    if worst.as_ref().is_none_or(|w| verdict.level > w.level) {
+                        worst = Some(verdict);
+                    }
+                    let text = if first { sentence.clone() } else { format!(" {sentence}") };
+                    first = false;
+                    delivered.push(sentence);
+                    model_sentences += 1;
+                    if !self.emit(ChatEvent::Delta { text }).await {
+                        break 'stream Ending::Gone;
                     }
                 }
             }
