@@ -18,6 +18,7 @@ backend_tests!(
     a_serious_message_is_blocked_kindly_without_a_model,
     personal_information_is_redacted_before_storage_and_the_model,
     an_unsafe_sentence_never_reaches_the_child,
+    sentences_checked_side_by_side_are_sent_in_order,
     a_provider_failure_ends_the_reply_kindly,
     whisper_mode_on_request_and_suggested_on_distress,
     the_session_limit_reminds_then_asks_for_a_break,
@@ -288,6 +289,35 @@ async fn an_unsafe_sentence_never_reaches_the_child(backend: Backend) {
     let events = f.events().await;
     assert_eq!(events[0].message_id.as_deref(), Some(reply.id.as_str()));
     assert!(events[0].categories.contains("pii"), "{}", events[0].categories);
+}
+
+/// A fast model's sentences are checked side by side as they complete; they still reach the child one
+/// by one and in order, and an unsafe one among them ends the reply exactly there.
+async fn sentences_checked_side_by_side_are_sent_in_order(backend: Backend) {
+    let f = family(backend, &[]).await;
+    f.say("hi").await;
+    let sentences: Vec<String> = (1..=9).map(|i| format!("Fact number {i} is about the sea.")).collect();
+    f.provider.set_script(vec![Step::Text(sentences.join(" "))]);
+    let events = f.say("tell me sea facts").await;
+    let deltas: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(|e| e.data["text"].as_str().expect("text").trim())
+        .collect();
+    assert_eq!(deltas, sentences.iter().map(String::as_str).collect::<Vec<_>>());
+    let reply = f.message(done(&events)["messageId"].as_str().expect("id")).await;
+    assert_eq!(reply.text, sentences.join(" "));
+
+    f.provider.set_script(vec![
+        Step::Text("Crabs walk sideways. Owls can turn their heads. Which school do you go to?".into()),
+        Step::Text(" Seals like fish. Otters hold hands.".into()),
+    ]);
+    let events = f.say("more animal facts").await;
+    let text = reply_text(&events);
+    assert!(text.starts_with("Crabs walk sideways. Owls can turn their heads."), "{text}");
+    assert!(!text.contains("school") && !text.contains("Seals") && !text.contains("Otters"), "{text}");
+    let events = f.events().await;
+    assert_eq!(events.iter().filter(|e| e.kind == "unsafe_generation").count(), 1);
 }
 
 async fn a_provider_failure_ends_the_reply_kindly(backend: Backend) {
