@@ -49,6 +49,8 @@ pub enum Precision {
 
 /// Outputs per block of a dense layer's weights: one AVX-512 vector of f32, or two AVX2 ones.
 const BLOCK: usize = 16;
+/// The most vectors a block's outputs may take for the vectorised product (four of 128 bits).
+const MAX_VECTORS: usize = 4;
 
 /// A dense layer `y = x·Wᵀ + b`. The outputs of a block lie in a vector's lanes, so a text of a few
 /// tokens still fills them (a product with the tokens in the lanes left most of them empty), and a tile
@@ -203,10 +205,13 @@ impl<W: Weight> Block<'_, W> {
     /// not depend on the texts it shares a pass with.
     #[inline(always)]
     fn tile<S: pulp::Simd, const T: usize>(&self, simd: S, x: &[f32], m: usize, t0: usize, out: &mut [f32]) {
-        // The block's outputs fill `vectors` vectors: one on AVX-512, two on AVX2.
+        // The block's outputs fill `vectors` vectors: one on AVX-512, two on AVX2, four on 128-bit ones.
         let vectors = BLOCK / S::F32_LANES;
+        if vectors > MAX_VECTORS {
+            return self.tile_scalar(x, m, t0, T, out);
+        }
         let zero = simd.splat_f32s(0.0);
-        let mut sums = [[zero; BLOCK]; T];
+        let mut sums = [[zero; MAX_VECTORS]; T];
         for (weights, column) in self.weights.chunks_exact(BLOCK).zip(x.chunks_exact(m)) {
             let widened: [f32; BLOCK] = std::array::from_fn(|j| weights[j].widen());
             let (w, _) = S::as_simd_f32s(&widened);
@@ -226,6 +231,25 @@ impl<W: Weight> Block<'_, W> {
                 let output = self.first_output + j;
                 if output < self.outputs {
                     out[output * m + t0 + t] = value * self.scale[j] + self.bias[j];
+                }
+            }
+        }
+    }
+
+    /// [`Block::tile`] in plain arithmetic, for vectors too narrow to hold a block's outputs in a few
+    /// registers (no SIMD at all).
+    fn tile_scalar(&self, x: &[f32], m: usize, t0: usize, tokens: usize, out: &mut [f32]) {
+        for t in t0..t0 + tokens {
+            let mut sums = [0.0f32; BLOCK];
+            for (weights, column) in self.weights.chunks_exact(BLOCK).zip(x.chunks_exact(m)) {
+                for (s, w) in sums.iter_mut().zip(weights) {
+                    *s += column[t] * w.widen();
+                }
+            }
+            for (j, sum) in sums.iter().enumerate() {
+                let output = self.first_output + j;
+                if output < self.outputs {
+                    out[output * m + t] = sum * self.scale[j] + self.bias[j];
                 }
             }
         }
@@ -534,9 +558,7 @@ impl BertEncoder {
                         scale,
                         Par::Seq,
                     );
-                    for column in scores.chunks_exact_mut(n) {
-                        softmax(column);
-                    }
+                    self.simd.dispatch(SoftmaxColumns { scores, n });
                     let probabilities = MatRef::from_column_major_slice(scores, n, n).transpose();
                     faer::linalg::matmul::matmul(
                         MatMut::from_column_major_slice_with_stride_mut(
@@ -586,15 +608,48 @@ fn add(into: &mut [f32], other: &[f32]) {
     }
 }
 
+/// Softmax down each column of `n` values, in loops the compiler vectorises for the CPU's widest vectors
+/// (libm's `expf`, one value at a time, was a twentieth of a pass).
+struct SoftmaxColumns<'a> {
+    scores: &'a mut [f32],
+    n: usize,
+}
+
+impl pulp::WithSimd for SoftmaxColumns<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        for column in self.scores.chunks_exact_mut(self.n) {
+            softmax(column);
+        }
+    }
+}
+
+#[inline(always)]
 fn softmax(values: &mut [f32]) {
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
     for v in values.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
+        *v = exp(*v - max);
     }
-    let inverse = 1.0 / sum;
+    let inverse = 1.0 / values.iter().sum::<f32>();
     values.iter_mut().for_each(|v| *v *= inverse);
+}
+
+/// e^x for f32 (Cephes' `expf`: x = k·ln 2 + r with |r| ≤ ln 2 / 2, a degree-6 polynomial in r, times 2^k
+/// built in the exponent bits), within a few units in the last place; plain arithmetic that vectorises.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    // ln 2 in two parts, so that k·ln 2 is subtracted exactly.
+    let r = x - k * 0.693_359_4 + k * 2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((k as i32 + 127) as u32) << 23)
 }
 
 /// GELU over a slice, in place, with the CPU's widest vectors: the same arithmetic as [`gelu`] (whose
@@ -723,6 +778,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn exp_matches_the_standard_library() {
+        for i in -8700..=8800 {
+            let x = i as f32 / 100.0;
+            let (ours, std) = (exp(x), x.exp());
+            assert!((ours - std).abs() <= 2e-7 * std, "exp({x}): {ours} vs {std}");
+        }
+        assert!(exp(-1000.0) < 1e-37 && exp(-1000.0) >= 0.0);
     }
 
     #[test]
