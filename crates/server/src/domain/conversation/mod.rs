@@ -12,8 +12,10 @@
 //!    stored or sent anywhere (a `redirect` notice tells the child), and a redirect instruction joins
 //!    the request. Distress suggests whisper mode.
 //! 4. The reply is streamed sentence by sentence, each sentence assessed (as the assistant) before it is
-//!    sent. An unsafe sentence ends the reply with a safe fallback and a stored `unsafe_generation`
-//!    event; a provider failure ends it with a kind fallback. Then `done`.
+//!    sent. Sentences are assessed as soon as they are complete, up to four side by side, but sent in
+//!    order, each after its own verdict. An unsafe sentence ends the reply with a safe fallback and a
+//!    stored `unsafe_generation` event; a provider failure ends it with a kind fallback (after the
+//!    sentences already checked). Then `done`.
 //!
 //! Never logged: the child's message or the reply. Logs carry ids, levels, categories and timings.
 
