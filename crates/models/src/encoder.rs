@@ -227,11 +227,18 @@ impl<W: Weight> Block<'_, W> {
             for (v, s) in S::as_mut_simd_f32s(&mut values).0.iter_mut().zip(sum) {
                 *v = *s;
             }
-            for (j, value) in values.iter().enumerate() {
-                let output = self.first_output + j;
-                if output < self.outputs {
-                    out[output * m + t0 + t] = value * self.scale[j] + self.bias[j];
-                }
+            self.store(&values, m, t0 + t, out);
+        }
+    }
+
+    /// Token `t`'s sums for the block's outputs, scaled and biased, into the column-major `out`
+    /// (the padding outputs of the last block left out).
+    #[inline(always)]
+    fn store(&self, sums: &[f32; BLOCK], m: usize, t: usize, out: &mut [f32]) {
+        for (j, sum) in sums.iter().enumerate() {
+            let output = self.first_output + j;
+            if output < self.outputs {
+                out[output * m + t] = sum * self.scale[j] + self.bias[j];
             }
         }
     }
@@ -246,12 +253,7 @@ impl<W: Weight> Block<'_, W> {
                     *s += column[t] * w.widen();
                 }
             }
-            for (j, sum) in sums.iter().enumerate() {
-                let output = self.first_output + j;
-                if output < self.outputs {
-                    out[output * m + t] = sum * self.scale[j] + self.bias[j];
-                }
-            }
+            self.store(&sums, m, t, out);
         }
     }
 }
@@ -341,6 +343,19 @@ fn take(tensors: &mut HashMap<String, Tensor>, name: &str, shape: &[usize]) -> R
     Ok(tensor.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
+/// A dense layer's weight (`[outputs, inputs]`) and bias as stored.
+fn dense_tensors(
+    tensors: &mut HashMap<String, Tensor>,
+    prefix: &str,
+    inputs: usize,
+    outputs: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    Ok((
+        take(tensors, &format!("{prefix}.weight"), &[outputs, inputs])?,
+        take(tensors, &format!("{prefix}.bias"), &[outputs])?,
+    ))
+}
+
 fn dense(
     tensors: &mut HashMap<String, Tensor>,
     prefix: &str,
@@ -348,8 +363,7 @@ fn dense(
     outputs: usize,
     precision: Precision,
 ) -> Result<Dense> {
-    let weight = take(tensors, &format!("{prefix}.weight"), &[outputs, inputs])?;
-    let bias = take(tensors, &format!("{prefix}.bias"), &[outputs])?;
+    let (weight, bias) = dense_tensors(tensors, prefix, inputs, outputs)?;
     Ok(Dense::new(&weight, bias, inputs, outputs, precision))
 }
 
@@ -404,17 +418,12 @@ impl BertEncoder {
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
-            let mut part = |name: &str, shape: &[usize]| {
-                take(&mut tensors, &format!("{p}.attention.self.{name}"), shape)
-            };
-            let weight = [
-                part("query.weight", &[h, h])?,
-                part("key.weight", &[h, h])?,
-                part("value.weight", &[h, h])?,
-            ]
-            .concat();
-            let bias =
-                [part("query.bias", &[h])?, part("key.bias", &[h])?, part("value.bias", &[h])?].concat();
+            let (mut weight, mut bias) = (Vec::with_capacity(3 * h * h), Vec::with_capacity(3 * h));
+            for part in ["query", "key", "value"] {
+                let (w, b) = dense_tensors(&mut tensors, &format!("{p}.attention.self.{part}"), h, h)?;
+                weight.extend(w);
+                bias.extend(b);
+            }
             let qkv = Dense::new(&weight, bias, h, 3 * h, precision);
             layers.push(Layer {
                 qkv,
@@ -773,8 +782,24 @@ mod tests {
                 let dense = Dense::new(&weight, bias.clone(), inputs, outputs, precision);
                 let mut out = vec![f32::NAN; m * outputs];
                 dense.forward(simd, &x, m, &mut out);
-                for (got, want) in out.iter().zip(&expected) {
+                // The same layer without vector instructions (the plain-arithmetic tiles).
+                let mut plain = vec![f32::NAN; m * outputs];
+                match &dense.weights {
+                    DenseWeights::Int8(weights) => {
+                        let forward = DenseForward { dense: &dense, weights, x: &x, m, out: &mut plain };
+                        pulp::WithSimd::with_simd(forward, pulp::Scalar::new());
+                    }
+                    DenseWeights::F32(weights) => {
+                        let forward = DenseForward { dense: &dense, weights, x: &x, m, out: &mut plain };
+                        pulp::WithSimd::with_simd(forward, pulp::Scalar::new());
+                    }
+                }
+                for ((got, plain), want) in out.iter().zip(&plain).zip(&expected) {
                     assert!((got - want).abs() < tolerance, "{precision:?}, {m} tokens: {got} vs {want}");
+                    assert!(
+                        (plain - want).abs() < tolerance,
+                        "{precision:?}, {m} tokens, plain: {plain} vs {want}"
+                    );
                 }
             }
         }
