@@ -753,12 +753,25 @@ impl ChatTurn<'_> {
                             None => std::future::pending().await,
                         }
                     };
-                    let verdict = tokio::select! {
-                        verdict = front => verdict,
-                        next = deltas.next(), if reading => {
+                    // Either the verdict at the front, or the stream's next item (a timeout is a failed
+                    // item, as a provider's own error is).
+                    let next = tokio::select! {
+                        verdict = front => Ok(verdict),
+                        next = deltas.next(), if reading => Err(next),
+                        () = tokio::time::sleep_until(idle_until), if reading => {
+                            Err(Some(Err(ProviderError::Timeout("the next part of the reply"))))
+                        }
+                        () = tokio::time::sleep_until(deadline), if stream_ended.is_none() => {
+                            Err(Some(Err(ProviderError::Timeout("the whole reply"))))
+                        }
+                    };
+                    let verdict = match next {
+                        Ok(verdict) => verdict,
+                        Err(next) => {
                             let pieces = match next {
                                 Some(Ok(delta)) => {
-                                    first_token_ms.get_or_insert_with(|| started.elapsed().as_millis() as i64);
+                                    first_token_ms
+                                        .get_or_insert_with(|| started.elapsed().as_millis() as i64);
                                     idle_until = tokio::time::Instant::now() + REPLY_IDLE_TIMEOUT;
                                     splitter.push(&delta)
                                 }
@@ -790,18 +803,6 @@ impl ChatTurn<'_> {
                                 let verdict = Box::pin(start_assessment(ctx, &sentence, safety));
                                 pending.push_back((sentence, verdict));
                             }
-                            continue 'stream;
-                        }
-                        () = tokio::time::sleep_until(idle_until), if reading => {
-                            let err = ProviderError::Timeout("the next part of the reply");
-                            tracing::warn!(child_id = %child.id, error = %err, "the reply stream failed");
-                            stream_ended = Some(Ending::Failed);
-                            continue 'stream;
-                        }
-                        () = tokio::time::sleep_until(deadline), if stream_ended.is_none() => {
-                            let err = ProviderError::Timeout("the whole reply");
-                            tracing::warn!(child_id = %child.id, error = %err, "the reply stream failed");
-                            stream_ended = Some(Ending::Failed);
                             continue 'stream;
                         }
                     };
