@@ -26,7 +26,7 @@ pub trait TextEmbedder: Send + Sync {
 
 /// The built-in head, fitted by `cargo run -p onda-safety-lab --release --bin safety-fit-embedding`.
 const BUILTIN: &[u8] = include_bytes!("../model/embedding.bin");
-const MAGIC: &[u8; 8] = b"ONDAEMB1";
+const MAGIC: &[u8; 8] = b"ONDAEMB2";
 const SAFE_LABEL: u8 = u8::MAX;
 /// The label byte's flag for an example written as the assistant.
 const ASSISTANT_FLAG: u8 = 0x80;
@@ -102,6 +102,10 @@ pub struct EmbeddingHead {
     pub sets: Vec<Prototypes>,
     /// The signal where precision reached 0.75, 0.90 and 0.97 on the validation data.
     pub thresholds: [f32; 3],
+    /// The overall unsafe score ([`EmbeddingHead::combine`]) where precision reached 0.90 and 0.97 on the
+    /// validation data: the two layers' evidence together ranks better than either alone, so it may raise
+    /// the level of a message neither would flag on its own (see [`EmbeddingHead::combined_policy_score`]).
+    pub combined_thresholds: [f32; 2],
     /// The signal's distribution on the validation data.
     pub signal_distribution: Distribution,
     /// The rules' score (`Verdict::unsafe_score` without layer 2) on the validation data.
@@ -315,6 +319,21 @@ impl EmbeddingHead {
             .clamp(0.0, 1.0)
     }
 
+    /// The overall unsafe score mapped onto the policy's scale: the moderate score at the first combined
+    /// threshold, rising to the strong score at the second; None below the first.
+    pub fn combined_policy_score(&self, combined: f32) -> Option<f32> {
+        let [t_moderate, t_strong] = self.combined_thresholds;
+        if combined.is_nan() || combined < t_moderate {
+            return None;
+        }
+        if combined >= t_strong {
+            return Some(policy::STRONG);
+        }
+        let t = if t_strong > t_moderate { (combined - t_moderate) / (t_strong - t_moderate) } else { 1.0 };
+        // Just under the strong score until the second threshold is reached.
+        Some((policy::MODERATE + t * (policy::STRONG - policy::MODERATE)).min(policy::STRONG - 1e-3))
+    }
+
     /// Serialises the head (prototypes quantised to 8 bits with one scale per vector).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -324,7 +343,7 @@ impl EmbeddingHead {
         u32le(&mut out, self.dimension);
         u32le(&mut out, self.k);
         f32le(&mut out, self.safe_weight);
-        for t in self.thresholds {
+        for t in self.thresholds.into_iter().chain(self.combined_thresholds) {
             f32le(&mut out, t);
         }
         for d in [&self.signal_distribution, &self.rules_distribution] {
@@ -358,6 +377,7 @@ impl EmbeddingHead {
         let k = r.u32()? as usize;
         let safe_weight = r.f32()?;
         let thresholds = [r.f32()?, r.f32()?, r.f32()?];
+        let combined_thresholds = [r.f32()?, r.f32()?];
         let mut distributions = Vec::new();
         for _ in 0..2 {
             let n = r.u32()? as usize;
@@ -398,7 +418,16 @@ impl EmbeddingHead {
         if r.at != bytes.len() {
             return Err(HeadError::Malformed("trailing bytes"));
         }
-        Ok(Self { dimension, k, safe_weight, sets, thresholds, signal_distribution, rules_distribution })
+        Ok(Self {
+            dimension,
+            k,
+            safe_weight,
+            sets,
+            thresholds,
+            combined_thresholds,
+            signal_distribution,
+            rules_distribution,
+        })
     }
 }
 
@@ -468,6 +497,10 @@ impl<E: TextEmbedder> LearnedScorer for EmbeddingScorer<E> {
             None => rules_score,
         }
     }
+
+    fn combined_policy_score(&self, combined: f32) -> Option<f32> {
+        self.head.combined_policy_score(combined)
+    }
 }
 
 #[cfg(test)]
@@ -490,6 +523,7 @@ mod tests {
                 assistant: vec![false, true, false],
             }],
             thresholds: [0.2, 0.4, 0.6],
+            combined_thresholds: [0.8, 0.9],
             signal_distribution: Distribution::of(&[-0.5, 0.0, 0.5, 1.0]),
             rules_distribution: Distribution::of(&[0.0, 0.0, 0.5, 1.0]),
         }
@@ -530,6 +564,18 @@ mod tests {
     }
 
     #[test]
+    fn the_combined_score_maps_onto_moderate_then_strong() {
+        let head = toy_head();
+        assert_eq!(head.combined_policy_score(0.79), None);
+        assert_eq!(head.combined_policy_score(f32::NAN), None);
+        assert_eq!(head.combined_policy_score(0.8), Some(policy::MODERATE));
+        let between = head.combined_policy_score(0.85).expect("score");
+        assert!(between > policy::MODERATE && between < policy::STRONG);
+        assert_eq!(head.combined_policy_score(0.9), Some(policy::STRONG));
+        assert_eq!(head.combined_policy_score(1.0), Some(policy::STRONG));
+    }
+
+    #[test]
     fn distribution_rank_interpolates_and_splits_ties() {
         let d = Distribution::of(&(0..=100).map(|i| i as f32).collect::<Vec<_>>());
         assert!((d.rank(50.0) - 0.5).abs() < 1e-6);
@@ -557,6 +603,7 @@ mod tests {
         assert_eq!(back.sets[0].labels, head.sets[0].labels);
         assert_eq!(back.sets[0].assistant, head.sets[0].assistant);
         assert_eq!(back.thresholds, head.thresholds);
+        assert_eq!(back.combined_thresholds, head.combined_thresholds);
         assert_eq!(back.signal_distribution, head.signal_distribution);
         for (a, b) in back.sets[0].vectors.iter().zip(&head.sets[0].vectors) {
             assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 0.01));
@@ -565,7 +612,11 @@ mod tests {
         for cut in [0, 7, 20, bytes.len() - 1] {
             assert!(EmbeddingHead::from_bytes(&bytes[..cut]).is_err());
         }
-        assert!(EmbeddingHead::from_bytes(b"ONDAEMB1\xff\xff\xff\xff").is_err());
+        assert!(EmbeddingHead::from_bytes(b"ONDAEMB2\xff\xff\xff\xff").is_err());
+        // A head of the earlier format (no combined thresholds) is refused, not misread.
+        let mut earlier = bytes.clone();
+        earlier[..8].copy_from_slice(b"ONDAEMB1");
+        assert!(EmbeddingHead::from_bytes(&earlier).is_err());
     }
 
     #[test]
@@ -575,6 +626,8 @@ mod tests {
         assert!(head.sets.iter().map(|s| s.vectors.len()).sum::<usize>() > 1000);
         let [a, b, c] = head.thresholds;
         assert!(a <= b && b <= c);
+        let [moderate, strong] = head.combined_thresholds;
+        assert!(moderate <= strong && moderate > 0.0 && strong <= 1.0);
     }
 
     struct Broken;

@@ -42,6 +42,12 @@ pub trait LearnedScorer: Send + Sync {
     fn combine(&self, rules_score: f32, learned: &LearnedScores) -> f32 {
         learned.overall.map_or(rules_score, |o| rules_score.max(o))
     }
+
+    /// The score on the policy's scale that the overall unsafe score ([`LearnedScorer::combine`]) alone
+    /// justifies for the scorer's category, when the scorer is calibrated for it. By default none.
+    fn combined_policy_score(&self, _combined: f32) -> Option<f32> {
+        None
+    }
 }
 
 /// How the engine runs.
@@ -343,7 +349,7 @@ impl Engine {
         };
 
         // Layer 2.
-        let mut learned_view = None;
+        let mut unsafe_score = rules_score;
         if let Some(scorer) = &self.scorer {
             match scorer.score(text, ctx) {
                 Ok(learned) => {
@@ -362,7 +368,27 @@ impl Engine {
                         }
                     }
                     scores = scores.max(&learned.categories);
-                    learned_view = Some(learned);
+                    unsafe_score = scorer.combine(rules_score, &learned).clamp(0.0, 1.0);
+                    // Both layers' evidence together, in the scorer's category: it ranks unsafe messages
+                    // better than either layer's own thresholds do (docs/safety.md).
+                    let (category, learned_score) = learned.categories.top();
+                    if let Some(s) =
+                        scorer.combined_policy_score(unsafe_score).filter(|_| learned_score > 0.0)
+                    {
+                        let level = policy::score_level(category, s, ctx.role).min(cap);
+                        if level >= 2 {
+                            f.level = f.level.max(level);
+                            scores.raise(category, s);
+                            f.drivers.push((
+                                category,
+                                level,
+                                format!(
+                                    "both layers together rate it as {}",
+                                    category.name().replace('_', " ")
+                                ),
+                            ));
+                        }
+                    }
                 }
                 Err(_) if self.config.require_redundancy => return Err("safety check failed"),
                 Err(_) => {}
@@ -386,10 +412,7 @@ impl Engine {
         Ok(Verdict {
             level,
             action: policy::action(level, ctx.role, top, pii_only),
-            unsafe_score: match (&self.scorer, &learned_view) {
-                (Some(scorer), Some(learned)) => scorer.combine(rules_score, learned).clamp(0.0, 1.0),
-                _ => rules_score,
-            },
+            unsafe_score,
             categories: scores,
             pii: f.pii,
             reasons,

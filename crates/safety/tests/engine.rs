@@ -66,6 +66,48 @@ fn learned_scores_raise_the_level_through_the_policy_table() {
     assert!(v.categories.get(Category::SelfHarm) >= 0.9);
 }
 
+/// A scorer whose own category score stays under any level, but whose overall view, combined with the
+/// rules', is calibrated to count: `overall` is the combined score it reports.
+struct Combined {
+    category: Category,
+    overall: f32,
+}
+impl LearnedScorer for Combined {
+    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
+        let mut categories = CategoryScores::new();
+        categories.set(self.category, 0.2);
+        Ok(LearnedScores { categories, overall: Some(self.overall) })
+    }
+    fn combine(&self, _rules_score: f32, learned: &LearnedScores) -> f32 {
+        learned.overall.unwrap_or(0.0)
+    }
+    fn combined_policy_score(&self, combined: f32) -> Option<f32> {
+        (combined >= 0.8).then_some(if combined >= 0.9 { 0.8 } else { 0.5 })
+    }
+}
+
+#[test]
+fn both_layers_together_raise_the_level_in_the_scorers_category() {
+    let with = |category, overall| engine(Some(Box::new(Combined { category, overall })));
+    let calm = with(Category::Violence, 0.5).assess("tell me about castles", &Context::child());
+    assert_eq!(calm.level, 0);
+    let moderate = with(Category::Violence, 0.85).assess("tell me about castles", &Context::child());
+    assert_eq!((moderate.level, moderate.action), (2, Action::Redirect));
+    assert!(
+        moderate.reasons.iter().any(|r| r == "both layers together rate it as violence"),
+        "{:?}",
+        moderate.reasons
+    );
+    assert!(moderate.categories.get(Category::Violence) >= 0.5);
+    // The policy table still decides: a strong harassment score is level 2 for a child, 3 for the assistant.
+    let strong = with(Category::Harassment, 0.95);
+    assert_eq!(strong.assess("you are so slow", &Context::child()).level, 2);
+    assert_eq!(strong.assess("you are so slow", &Context::assistant()).level, 3);
+    // A curated homonym is never raised by the learned layers.
+    let homonym = with(Category::SelfHarm, 0.95).assess("i cut myself on paper", &Context::child());
+    assert!(homonym.level <= 1, "{homonym:?}");
+}
+
 #[test]
 fn a_blown_time_budget_blocks() {
     let e = engine(Some(Box::new(Slow)))
