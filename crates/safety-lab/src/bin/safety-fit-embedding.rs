@@ -129,16 +129,7 @@ fn run() -> Result<(), Failure> {
         }
         eprintln!("{}: {} adults' and {} children's prototypes", path.display(), counts[0], counts[1]);
     }
-    let mut head = EmbeddingHead {
-        dimension: embedder.dimension(),
-        k: K,
-        safe_weight: SAFE_WEIGHT,
-        sets,
-        thresholds: [0.0; 3],
-        combined_thresholds: [1.0; 2],
-        signal_distribution: Distribution::default(),
-        rules_distribution: Distribution::default(),
-    };
+    let mut head = EmbeddingHead::new(embedder.dimension(), K, SAFE_WEIGHT, sets);
 
     let rules = Engine::builtin()?;
     let mut signals: Vec<(f32, bool)> = Vec::new();
