@@ -63,6 +63,7 @@ pub async fn serve(
     };
 
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let checkpointer = tokio::spawn(checkpoint_forever(context.store.clone(), jobs_stopped.clone()));
     let job_runner = tokio::spawn(jobs::run_forever(context.clone(), jobs_stopped));
     let metrics_server = match metrics_listener {
         Some(metrics_listener) => {
@@ -99,8 +100,31 @@ pub async fn serve(
     }
     let _ = stop_jobs.send(true);
     let _ = job_runner.await;
+    let _ = checkpointer.await;
     context.store.close().await;
     served?;
     tracing::info!("onda stopped");
     Ok(())
+}
+
+/// Checkpoints the database every [`storage::CHECKPOINT_INTERVAL`] until `stop` turns true, so that no
+/// child's message waits for SQLite to copy its log (see [`storage::Store::checkpoint`]).
+async fn checkpoint_forever(store: storage::Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(storage::CHECKPOINT_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+        }
+        match store.checkpoint().await {
+            Ok(None) => break,
+            Ok(Some(_)) => {}
+            Err(err) => tracing::warn!(error = %err, "a database checkpoint failed; retrying later"),
+        }
+    }
 }

@@ -12,6 +12,7 @@ backend_tests!(
     sessions_expire,
     jobs_are_leased_retried_and_completed,
     migrations_are_idempotent,
+    checkpoints_copy_the_log_off_the_write_path,
 );
 
 const NOW: i64 = 1_790_000_000_000;
@@ -137,6 +138,30 @@ async fn migrations_are_idempotent(backend: Backend) {
     store.close().await;
     let reopened = Store::open(&db.location).await.expect("migrations run again cleanly");
     assert!(reopened.has_real_families().await.expect("data kept"));
+}
+
+async fn checkpoints_copy_the_log_off_the_write_path(backend: Backend) {
+    let (db, store) = open(backend).await;
+    for i in 0..20 {
+        family_with_parent(&store, &format!("c{i}@example.com")).await;
+    }
+    let checkpointed = store.checkpoint().await.expect("checkpoint runs");
+    match backend {
+        Backend::Sqlite => {
+            let (log, copied) = checkpointed.expect("SQLite has a log to copy");
+            assert!(log > 0, "the writes went to the log");
+            assert_eq!(copied, log, "nothing else reads, so the whole log is copied");
+            // The writer's own checkpoint is only a backstop: it waits for a much fuller log.
+            let onda::storage::Pool::Sqlite(writer) = store.writer() else { panic!("a SQLite writer") };
+            let pages: i64 =
+                sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(writer).await.expect("pragma");
+            assert!(pages >= 10_000, "{pages}");
+        }
+        Backend::Postgres => assert_eq!(checkpointed, None),
+    }
+    store.close().await;
+    let reopened = Store::open(&db.location).await.expect("reopens");
+    assert!(reopened.has_real_families().await.expect("every write kept"));
 }
 
 #[test]
