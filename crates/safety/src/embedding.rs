@@ -99,9 +99,8 @@ pub struct EmbeddingHead {
     pub k: usize,
     /// How much the nearest safe prototypes count against the nearest unsafe ones.
     pub safe_weight: f32,
-    sets: Vec<Prototypes>,
-    /// The prototypes as the search reads them (see [`SearchSet`]), built from `sets` once.
-    search: Vec<SearchSet>,
+    /// The prototype sets, as the search reads them (see [`SearchSet`]).
+    sets: Vec<SearchSet>,
     /// The signal where precision reached 0.75, 0.90 and 0.97 on the validation data.
     pub thresholds: [f32; 3],
     /// The overall unsafe score ([`EmbeddingHead::combine`]) where precision reached 0.90 and 0.97 on the
@@ -123,14 +122,17 @@ pub struct Signal {
     pub category: Option<Category>,
 }
 
-/// A prototype set as the nearest-neighbour search reads it: each vector's 8-bit codes (the head file's
-/// quantisation, one scale per vector), one vector after another. A query reads a quarter of the bytes
-/// of 32-bit vectors, in one contiguous block: the search reads every prototype for every message (some
-/// 8,000 of them), so its time is the time to read them.
+/// A prototype set as the head keeps it and the nearest-neighbour search reads it: each vector's 8-bit
+/// codes (the head file's quantisation, one scale per vector), one vector after another, with the labels
+/// of [`Prototypes`]. A query reads a quarter of the bytes of 32-bit vectors, in one contiguous block:
+/// the search reads every prototype for every message (some 8,000 of them), so its time is the time to
+/// read them.
 #[derive(Clone, Debug, Default)]
 struct SearchSet {
     codes: Vec<i8>,
     scales: Vec<f32>,
+    labels: Vec<Option<Category>>,
+    assistant: Vec<bool>,
 }
 
 impl SearchSet {
@@ -138,6 +140,8 @@ impl SearchSet {
         let mut search = Self {
             codes: Vec::with_capacity(set.vectors.len() * dimension),
             scales: Vec::with_capacity(set.vectors.len()),
+            labels: set.labels.clone(),
+            assistant: set.assistant.clone(),
         };
         for vector in &set.vectors {
             let (scale, codes) = quantize(vector);
@@ -286,24 +290,21 @@ pub fn embedding_inputs(text: &str) -> Vec<String> {
 impl EmbeddingHead {
     /// A head over `sets` of prototypes, not yet calibrated (thresholds that never fire, empty
     /// distributions): the fitting tool sets the calibration from the head's own signals.
-    pub fn new(dimension: usize, k: usize, safe_weight: f32, sets: Vec<Prototypes>) -> Self {
-        let search = sets.iter().map(|set| SearchSet::of(set, dimension)).collect();
+    pub fn new(dimension: usize, k: usize, safe_weight: f32, sets: &[Prototypes]) -> Self {
+        Self::over(dimension, k, safe_weight, sets.iter().map(|set| SearchSet::of(set, dimension)).collect())
+    }
+
+    fn over(dimension: usize, k: usize, safe_weight: f32, sets: Vec<SearchSet>) -> Self {
         Self {
             dimension,
             k,
             safe_weight,
             sets,
-            search,
             thresholds: [f32::INFINITY; 3],
             combined_thresholds: [f32::INFINITY; 2],
             signal_distribution: Distribution::default(),
             rules_distribution: Distribution::default(),
         }
-    }
-
-    /// The prototype sets.
-    pub fn sets(&self) -> &[Prototypes] {
-        &self.sets
     }
 
     /// The head that ships with Onda.
@@ -315,10 +316,10 @@ impl EmbeddingHead {
     pub fn signal(&self, embedding: &[f32], role: Role) -> Signal {
         let mut value = 0.0;
         let mut votes = [0.0f32; Category::ALL.len()];
-        for (set, search) in self.sets.iter().zip(&self.search) {
+        for set in &self.sets {
             let mut safe_sims = Vec::with_capacity(set.labels.len());
             let mut unsafe_sims: Vec<(f32, Category)> = Vec::with_capacity(set.labels.len());
-            let sims = search.similarities(embedding);
+            let sims = set.similarities(embedding);
             for ((sim, label), &assistant) in sims.into_iter().zip(&set.labels).zip(&set.assistant) {
                 match label {
                     Some(_) if assistant && role == Role::Child => {}
@@ -437,13 +438,13 @@ impl EmbeddingHead {
         }
         u32le(&mut out, self.sets.len());
         for set in &self.sets {
-            u32le(&mut out, set.vectors.len());
-            for ((vector, label), &assistant) in set.vectors.iter().zip(&set.labels).zip(&set.assistant) {
+            u32le(&mut out, set.labels.len());
+            let vectors = set.codes.chunks_exact(self.dimension).zip(&set.scales);
+            for ((codes, &scale), (label, &assistant)) in vectors.zip(set.labels.iter().zip(&set.assistant)) {
                 let flag = if assistant { ASSISTANT_FLAG } else { 0 };
                 out.push(label.map_or(SAFE_LABEL, |c| c.index() as u8) | flag);
-                let (scale, codes) = quantize(vector);
                 f32le(&mut out, scale);
-                out.extend(codes.map(|c| c as u8));
+                out.extend(codes.iter().map(|&c| c as u8));
             }
         }
         out
@@ -480,7 +481,12 @@ impl EmbeddingHead {
             if n.saturating_mul(dimension + 5) > bytes.len() {
                 return Err(HeadError::Malformed("truncated prototypes"));
             }
-            let mut set = Prototypes::default();
+            let mut set = SearchSet {
+                codes: Vec::with_capacity(n * dimension),
+                scales: Vec::with_capacity(n),
+                labels: Vec::with_capacity(n),
+                assistant: Vec::with_capacity(n),
+            };
             for _ in 0..n {
                 let byte = r.take(1)?[0];
                 let label = if byte == SAFE_LABEL {
@@ -490,9 +496,8 @@ impl EmbeddingHead {
                     Some(*Category::ALL.get(index).ok_or(HeadError::Malformed("bad label"))?)
                 };
                 set.assistant.push(byte != SAFE_LABEL && byte & ASSISTANT_FLAG != 0);
-                let scale = r.f32()?;
-                let vector = r.take(dimension)?.iter().map(|&b| f32::from(b as i8) * scale).collect();
-                set.vectors.push(vector);
+                set.scales.push(r.f32()?);
+                set.codes.extend(r.take(dimension)?.iter().map(|&b| b as i8));
                 set.labels.push(label);
             }
             sets.push(set);
@@ -500,7 +505,7 @@ impl EmbeddingHead {
         if r.at != bytes.len() {
             return Err(HeadError::Malformed("trailing bytes"));
         }
-        let mut head = Self::new(dimension, k, safe_weight, sets);
+        let mut head = Self::over(dimension, k, safe_weight, sets);
         head.thresholds = thresholds;
         head.combined_thresholds = combined_thresholds;
         head.signal_distribution = signal_distribution;
@@ -599,7 +604,7 @@ mod tests {
     }
 
     fn toy_head_over(prototypes: Prototypes) -> EmbeddingHead {
-        let mut head = EmbeddingHead::new(3, 1, 0.5, vec![prototypes]);
+        let mut head = EmbeddingHead::new(3, 1, 0.5, &[prototypes]);
         head.thresholds = [0.2, 0.4, 0.6];
         head.combined_thresholds = [0.8, 0.9];
         head.signal_distribution = Distribution::of(&[-0.5, 0.0, 0.5, 1.0]);
@@ -685,9 +690,10 @@ mod tests {
             assert!((sim - plain).abs() < 0.01, "{sim} vs {plain}");
         }
         // The head read back from its file searches the same codes as the head that wrote it.
-        let head = EmbeddingHead::new(40, 3, 0.5, vec![prototypes]);
+        let head = EmbeddingHead::new(40, 3, 0.5, &[prototypes]);
         let back = EmbeddingHead::from_bytes(&head.to_bytes()).expect("round trip");
-        assert_eq!(back.search[0].codes, head.search[0].codes);
+        assert_eq!(back.sets[0].codes, head.sets[0].codes);
+        assert_eq!(back.sets[0].scales, head.sets[0].scales);
         assert_eq!(head.signal(&query, Role::Child), back.signal(&query, Role::Child));
     }
 
@@ -711,8 +717,10 @@ mod tests {
         assert_eq!(back.thresholds, head.thresholds);
         assert_eq!(back.combined_thresholds, head.combined_thresholds);
         assert_eq!(back.signal_distribution, head.signal_distribution);
-        for (a, b) in back.sets[0].vectors.iter().zip(&head.sets[0].vectors) {
-            assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 0.01));
+        let read = &back.sets[0];
+        let vectors = read.codes.chunks_exact(back.dimension).zip(&read.scales);
+        for ((codes, scale), original) in vectors.zip(&toy_prototypes().vectors) {
+            assert!(codes.iter().zip(original).all(|(&c, y)| (f32::from(c) * scale - y).abs() < 0.01));
         }
         let bytes = head.to_bytes();
         for cut in [0, 7, 20, bytes.len() - 1] {
@@ -729,7 +737,8 @@ mod tests {
     fn the_builtin_head_loads() {
         let head = EmbeddingHead::builtin().expect("builtin head");
         assert_eq!(head.dimension, 384);
-        assert!(head.sets.iter().map(|s| s.vectors.len()).sum::<usize>() > 1000);
+        assert!(head.sets.iter().map(|s| s.labels.len()).sum::<usize>() > 1000);
+        assert!(head.sets.iter().all(|s| s.codes.len() == s.labels.len() * head.dimension));
         let [a, b, c] = head.thresholds;
         assert!(a <= b && b <= c);
         let [moderate, strong] = head.combined_thresholds;

@@ -129,7 +129,7 @@ fn run() -> Result<(), Failure> {
         }
         eprintln!("{}: {} adults' and {} children's prototypes", path.display(), counts[0], counts[1]);
     }
-    let mut head = EmbeddingHead::new(embedder.dimension(), K, SAFE_WEIGHT, sets);
+    let mut head = EmbeddingHead::new(embedder.dimension(), K, SAFE_WEIGHT, &sets);
 
     let rules = Engine::builtin()?;
     let mut signals: Vec<(f32, bool)> = Vec::new();
