@@ -201,6 +201,12 @@ impl Embedder {
         Ok(self.tokenizer.encode(text, true)?.get_ids().len())
     }
 
+    /// The token ids of `text` as the encoder reads it (with the two special tokens, truncated to
+    /// [`MAX_TOKENS`]): what tools that fine-tune the encoder feed it.
+    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenizer.encode(text, true)?.get_ids().to_vec())
+    }
+
     /// One unit-length embedding per text, in order, each exactly as if embedded alone (no padding).
     /// Texts are truncated to [`MAX_TOKENS`] tokens. Concurrent calls are embedded together (see
     /// [`Combiner`]); a call runs on its caller's thread or waits for another caller's pass.

@@ -2,6 +2,7 @@
 //! are committed next to the data that made them (`crates/safety/model/`), and the server loads those.
 
 pub mod cache;
+pub mod finetune;
 
 use std::path::Path;
 
