@@ -198,7 +198,7 @@ impl Embedder {
 
     /// How many tokens `text` costs (with the two special tokens, after truncation).
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
-        Ok(self.tokenizer.encode(text, true)?.get_ids().len())
+        Ok(self.token_ids(text)?.len())
     }
 
     /// The token ids of `text` as the encoder reads it (with the two special tokens, truncated to
@@ -214,10 +214,7 @@ impl Embedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = texts
-            .iter()
-            .map(|text| Ok(self.tokenizer.encode(*text, true)?.get_ids().to_vec()))
-            .collect::<Result<Vec<_>>>()?;
+        let ids = texts.iter().map(|text| self.token_ids(text)).collect::<Result<Vec<_>>>()?;
         let mut vectors = Vec::with_capacity(texts.len());
         // A long batch (the lab's) goes through in passes of about MAX_PASS_TOKENS.
         let mut start = 0;

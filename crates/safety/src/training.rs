@@ -2,6 +2,8 @@
 //! experiments: the project's own rows and the permissive `train` sets of `../shared/datasets`, mapped
 //! onto the engine's categories. No eval-only or dev set has a mapping here.
 
+use std::collections::BTreeMap;
+
 use crate::Category;
 
 /// One head per category and the overall one.
@@ -117,4 +119,48 @@ pub fn train_labels(source: &str, v: &serde_json::Value) -> Option<Labels> {
         _ => return None,
     }
     Some(l)
+}
+
+/// Scales each sample's weights so that, per source, head and class, they sum to `budget(source) *
+/// base_rows / 2`: every source weighs what its budget says, split evenly between its positives and
+/// negatives, so that a one-sided set cannot teach "which dataset is this".
+pub fn balance_sources(samples: &mut [(&str, &mut Labels)], budget: impl Fn(&str) -> f32, base_rows: usize) {
+    let mut totals: BTreeMap<(&str, usize, bool), f32> = BTreeMap::new();
+    for (source, labels) in samples.iter() {
+        for (h, (y, w)) in labels.iter().enumerate() {
+            if *w > 0.0 {
+                *totals.entry((*source, h, *y > 0.5)).or_default() += *w;
+            }
+        }
+    }
+    for (source, labels) in samples.iter_mut() {
+        for (h, (y, w)) in labels.iter_mut().enumerate() {
+            if *w <= 0.0 {
+                continue;
+            }
+            let class_total = totals.get(&(*source, h, *y > 0.5)).copied().unwrap_or(1.0);
+            let b = budget(source) * base_rows as f32 * 0.5;
+            *w = *w * b / class_total;
+        }
+    }
+}
+
+/// A small deterministic generator (xorshift64), so that training gives the same bytes every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Fisher-Yates.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
 }

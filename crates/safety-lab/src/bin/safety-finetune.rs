@@ -19,7 +19,6 @@
 //!
 //! The figures and what was concluded are in `crates/safety/model/README.md`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -29,7 +28,9 @@ use onda_models::Embedder;
 use onda_models::fetch::{EMBEDDING_MODEL, FetchOptions, default_models_dir, fetch};
 use onda_safety::eval::average_precision;
 use onda_safety::normalize::normalize_for_embedding;
-use onda_safety::training::{HEADS, Labels, OVERALL_HEAD as OVERALL, corpus_labels, train_labels};
+use onda_safety::training::{
+    HEADS, Labels, OVERALL_HEAD as OVERALL, Rng, balance_sources, corpus_labels, train_labels,
+};
 use onda_safety_lab::finetune::{Encoder, Result, Top, weighted_bce};
 
 struct Sample {
@@ -64,23 +65,9 @@ fn budget(source: &str) -> f32 {
 /// Per source, head and class, the weights are scaled so that each source's positives and negatives of a
 /// head weigh `budget * project rows / 2`.
 fn reweight(samples: &mut [Sample], project_rows: usize) {
-    let mut totals: BTreeMap<(String, usize, bool), f32> = BTreeMap::new();
-    for s in samples.iter() {
-        for (h, (y, w)) in s.labels.iter().enumerate() {
-            if *w > 0.0 {
-                *totals.entry((s.source.clone(), h, *y > 0.5)).or_default() += *w;
-            }
-        }
-    }
-    for s in samples.iter_mut() {
-        let b = budget(&s.source) * project_rows as f32 * 0.5;
-        for (h, (y, w)) in s.labels.iter_mut().enumerate() {
-            if *w > 0.0 {
-                let total = totals[&(s.source.clone(), h, *y > 0.5)];
-                *w = *w * b / total;
-            }
-        }
-    }
+    let mut parts: Vec<(&str, &mut Labels)> =
+        samples.iter_mut().map(|s| (s.source.as_str(), &mut s.labels)).collect();
+    balance_sources(&mut parts, budget, project_rows);
     // Mean weight 1 per labelled head, so learning rates mean the same whatever the data.
     let (sum, count) = samples
         .iter()
@@ -91,22 +78,6 @@ fn reweight(samples: &mut [Sample], project_rows: usize) {
     for s in samples.iter_mut() {
         for (_, w) in s.labels.iter_mut() {
             *w /= mean;
-        }
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
         }
     }
 }
@@ -414,8 +385,9 @@ fn run() -> Result<()> {
     for epoch in 1..=epochs {
         let started = std::time::Instant::now();
         // Batches of similar length: sort by length with noise, cut, shuffle the batches.
-        let mut order: Vec<(usize, u64)> =
-            (0..samples.len()).map(|i| (i, train_bottoms[i].len() as u64 * 64 + rng.next() % 4096)).collect();
+        let mut order: Vec<(usize, u64)> = (0..samples.len())
+            .map(|i| (i, train_bottoms[i].len() as u64 * 64 + rng.next_u64() % 4096))
+            .collect();
         order.sort_by_key(|&(_, k)| k);
         let mut batches: Vec<Vec<usize>> =
             order.chunks(batch_size).map(|c| c.iter().map(|&(i, _)| i).collect()).collect();

@@ -9,7 +9,6 @@
 //! formspring_cyberbullying, cyberbullying_tweets, pan12_grooming_valseg). Never reads an eval-only set.
 //! Deterministic: the same data gives the same bytes. Prints measures only, never texts.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,7 +17,7 @@ use std::process::ExitCode;
 use onda_safety::Category;
 use onda_safety::eval::average_precision;
 use onda_safety::lexical::{LexicalModel, OVERALL, Thresholds, features, quantize, sigmoid};
-use onda_safety::training::{HEADS, Labels, OVERALL_HEAD, corpus_labels, train_labels};
+use onda_safety::training::{HEADS, Labels, OVERALL_HEAD, Rng, balance_sources, corpus_labels, train_labels};
 
 const DIM_BITS: u32 = 17;
 const EPOCHS: usize = 6;
@@ -76,40 +75,13 @@ fn budget(source: &str) -> f32 {
 }
 
 fn reweight(samples: &mut [Sample], corpus_rows: usize) {
-    // (source, head, class) -> (count, summed raw weight)
-    let mut totals: BTreeMap<(&'static str, usize, bool), f32> = BTreeMap::new();
-    for s in samples.iter() {
-        for (h, (y, w)) in s.labels.iter().enumerate() {
-            if *w > 0.0 {
-                *totals.entry((s.source, h, *y > 0.5)).or_default() += *w;
-            }
-        }
-    }
-    for s in samples.iter_mut() {
-        for (h, (y, w)) in s.labels.iter_mut().enumerate() {
-            if *w <= 0.0 {
-                continue;
-            }
-            let class_total = totals.get(&(s.source, h, *y > 0.5)).copied().unwrap_or(1.0);
-            let b = budget(s.source) * corpus_rows as f32 * 0.5;
-            *w = *w * b / class_total;
-        }
-    }
+    let mut parts: Vec<(&str, &mut Labels)> = samples.iter_mut().map(|s| (s.source, &mut s.labels)).collect();
+    balance_sources(&mut parts, budget, corpus_rows);
 }
 
 struct Trained {
     weights: Vec<f32>, // bucket-major, HEADS per bucket
     bias: [f32; HEADS],
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn train(samples: &[Sample]) -> Trained {
@@ -121,10 +93,7 @@ fn train(samples: &[Sample]) -> Trained {
     let mut order: Vec<usize> = (0..samples.len()).collect();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for epoch in 0..EPOCHS {
-        for i in (1..order.len()).rev() {
-            let j = (rng.next() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
-        }
+        rng.shuffle(&mut order);
         let mut loss = 0.0f64;
         for &i in &order {
             let s = &samples[i];
