@@ -227,11 +227,13 @@ impl Engine {
     fn findings(&self, hits: &Hits, role: Role) -> RuleFindings {
         let groups = self.matcher.groups();
         let mut f = RuleFindings::default();
-        let mut minor = false;
+        let (mut minor, mut conceal, mut online_contact) = (false, false, false);
         for &(g, n) in &hits.groups {
             let group = &groups[g];
             match group.kind {
                 GroupKind::Marker(Marker::Minor) => minor = true,
+                GroupKind::Marker(Marker::Conceal) => conceal = true,
+                GroupKind::Marker(Marker::OnlineContact) => online_contact = true,
                 GroupKind::Allow => f.homonym = true,
                 GroupKind::Category(c) => {
                     let level = group.level(role);
@@ -250,6 +252,16 @@ impl Engine {
         if minor && explicit_sexual {
             f.scores.raise(Category::SexualMinors, f.scores.get(Category::Sexual).max(0.9));
             f.drivers.push((Category::SexualMinors, 4, "sexual content involving a minor".into()));
+        }
+        // Hiding someone known only online from the parents: a sign of grooming, whoever asks for the secret
+        // (each alone is ordinary: "keep the party a secret", "my friend from roblox is funny").
+        if conceal && online_contact {
+            let level = match role {
+                Role::Child => 3,
+                Role::Assistant => 4,
+            };
+            f.scores.raise(Category::Grooming, 0.9);
+            f.drivers.push((Category::Grooming, level, "hides an online contact from their parents".into()));
         }
         // A violent threat with a weapon.
         let threat = f.drivers.iter().any(|(c, l, _)| *c == Category::Violence && *l >= 3);

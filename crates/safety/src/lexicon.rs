@@ -10,7 +10,7 @@
 //! ```
 //! A header names a group: a category (its stable name), `allow` (benign expressions that suppress any
 //! match lying inside them: "naked mole rat", "bath bomb"), or `marker:NAME` (a feature used by the rules,
-//! such as `marker:minor`). `level` is the level for a child's message, `assistant` the level for the
+//! such as `marker:minor`, `marker:conceal`, `marker:online_contact`). `level` is the level for a child's message, `assistant` the level for the
 //! assistant's (defaults to `level`), `weight` the contribution to the category score. Each following
 //! line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a trailing `*` matches any word
 //! ending. Phrases are normalised exactly like messages (see `normalize`), and must match on word
@@ -28,6 +28,10 @@ use crate::types::{Category, Role};
 pub enum Marker {
     /// Mentions a minor ("12 year old", "little girl", "kid").
     Minor,
+    /// Hides something from the child's parents ("so my mum cant see", "keep it secret").
+    Conceal,
+    /// Names someone the child knows only online ("my friend from roblox", "a guy i met in a game").
+    OnlineContact,
 }
 
 /// What a group of phrases means.
@@ -151,6 +155,8 @@ fn parse_header(line: &str) -> Result<Group, String> {
     } else if let Some(marker) = name.strip_prefix("marker:") {
         GroupKind::Marker(match marker {
             "minor" => Marker::Minor,
+            "conceal" => Marker::Conceal,
+            "online_contact" => Marker::OnlineContact,
             other => return Err(format!("unknown marker {other:?}")),
         })
     } else {
