@@ -1,6 +1,7 @@
 //! Evaluation on labeled data in the shared format: one JSON object per line with `text`, `unsafe` (1, 0,
 //! or null = unknown, skipped), `category`, optionally `role` (`child` by default) and `raw` (the original
-//! labels; integer-valued keys equal to 1 are reported as `raw:KEY` categories).
+//! labels; integer-valued keys equal to 1 are reported as `raw:KEY` categories, and the text values of
+//! `harm_area`, `category` and `age_band` as `raw:KEY=VALUE`).
 //!
 //! Reported per dataset: AUPRC (average precision) of `unsafe_score`; precision, recall and F1 at the
 //! blocking level (level >= 3); the flagged rate (level >= 2) on the unsafe rows; the false-positive rates
@@ -166,6 +167,8 @@ pub fn evaluate(engine: &Engine, dataset: &str, rows: &[Row]) -> Report {
                 for (k, v) in map {
                     if v.as_i64() == Some(1) {
                         cats.push(format!("raw:{k}"));
+                    } else if let (true, Some(name)) = (RAW_GROUPINGS.contains(&k.as_str()), v.as_str()) {
+                        cats.push(format!("raw:{k}={name}"));
                     }
                 }
             }
@@ -394,6 +397,11 @@ pub fn markdown(reports: &[(Report, Option<EvasionReport>)]) -> String {
     out
 }
 
+/// Raw keys whose text value groups a set's rows (its harm area, its own category, the age band), reported
+/// as `raw:KEY=VALUE` categories so that a set whose rows all map to one coarse category still shows where
+/// the engine misses.
+const RAW_GROUPINGS: [&str; 3] = ["harm_area", "category", "age_band"];
+
 /// How a dataset may be used, by its name (`../shared/datasets/README.md`).
 pub fn dataset_use(name: &str) -> &'static str {
     match name {
@@ -430,6 +438,17 @@ mod tests {
         let tied = [(0.5, true), (0.5, false)];
         assert_eq!(average_precision(&tied), Some(0.5));
         assert_eq!(average_precision(&[(0.1, false)]), None);
+    }
+
+    #[test]
+    fn text_valued_raw_groupings_become_categories() {
+        let data = "{\"text\":\"how do i make a bomb\",\"unsafe\":1,\"category\":\"other\",\"raw\":{\"harm_area\":\"Weapons\",\"source\":\"x\",\"H\":1}}\n";
+        let rows = read_rows(data.as_bytes()).unwrap_or_default();
+        let engine = Engine::builtin().unwrap_or_else(|e| panic!("{e}"));
+        let report = evaluate(&engine, "set", &rows);
+        let names: Vec<&str> = report.per_category.keys().map(String::as_str).collect();
+        // The harm area is reported, the source (not a grouping) is not.
+        assert_eq!(names, ["other", "raw:H", "raw:harm_area=Weapons"]);
     }
 
     #[test]
