@@ -167,7 +167,7 @@ pub fn evaluate(engine: &Engine, dataset: &str, rows: &[Row]) -> Report {
                 for (k, v) in map {
                     if v.as_i64() == Some(1) {
                         cats.push(format!("raw:{k}"));
-                    } else if let (true, Some(name)) = (RAW_GROUPINGS.contains(&k.as_str()), v.as_str()) {
+                    } else if let Some(name) = v.as_str().filter(|_| RAW_GROUPINGS.contains(&k.as_str())) {
                         cats.push(format!("raw:{k}={name}"));
                     }
                 }
@@ -412,7 +412,8 @@ pub fn dataset_use(name: &str) -> &'static str {
             "dev"
         }
         "corpus_heldout" => "project, held out",
-        // Written by the project and never fitted on; layer 1's request rules were written against them.
+        // Written by the project, no shipped weights fitted on them; layer 1's request rules were written
+        // against their misses.
         "requests_more" | "kids_risky" | "lookalikes" => "project, dev",
         "examples" | "adult_register" | "corpus_train" => "project",
         _ => "train",

@@ -9,12 +9,12 @@
 //! masturbat*
 //! ```
 //! A header names a group: a category (its stable name), `allow` (benign expressions that suppress any
-//! match lying inside them: "naked mole rat", "bath bomb"), or `marker:NAME` (a feature used by the rules,
-//! such as `marker:minor`, `marker:conceal`, `marker:online_contact`). `level` is the level for a child's message, `assistant` the level for the
-//! assistant's (defaults to `level`), `weight` the contribution to the category score. Each following
-//! line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a trailing `*` matches any word
-//! ending. Phrases are normalised exactly like messages (see `normalize`), and must match on word
-//! boundaries.
+//! match lying inside them: "naked mole rat", "bath bomb"), or `marker:NAME` (a feature used by the rules:
+//! `marker:minor`, `marker:conceal`, `marker:online_contact`). `level` is the level for a child's message,
+//! `assistant` the level for the assistant's (defaults to `level`), `weight` the contribution to the
+//! category score. Each following line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a
+//! trailing `*` matches any word ending. Phrases are normalised exactly like messages (see `normalize`), and
+//! must match on word boundaries.
 
 use std::collections::HashMap;
 
