@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use crate::lexical::{LexicalModel, ModelError};
 use crate::lexicon::{GroupKind, Hits, Lexicons, Marker, Matcher};
-use crate::normalize::light;
+use crate::normalize::{self, light};
 use crate::pii::PiiDetector;
 use crate::policy;
+use crate::question;
 use crate::types::{Category, CategoryScores, Context, PiiKind, PiiSpan, Role, Verdict};
 
 /// Why a learned scorer could not score a message.
@@ -221,6 +222,19 @@ impl Engine {
             findings.level = findings.level.max(2);
         }
         findings.pii = pii;
+        // Read as written (the light view folds look-alike letters and drops invisible ones) and, when the
+        // text shows leetspeak or spaced-out letters, decoded.
+        let asks_for_details = question::asks_for_private_details(&view.text)
+            || normalize::evasion_views(&view).iter().any(|v| question::asks_for_private_details(&v.text));
+        if asks_for_details {
+            let level = match role {
+                Role::Child => 2,
+                Role::Assistant => 3,
+            };
+            findings.scores.raise(Category::Pii, 0.75);
+            findings.drivers.push((Category::Pii, level, "asks for someone's private details".into()));
+            findings.level = findings.level.max(level);
+        }
         findings
     }
 
@@ -407,12 +421,34 @@ impl Engine {
             }
         }
 
+        // A child asking what a word means or what happened in history ("what does rape mean?", "why did
+        // Hitler invade Poland?") gets a gentle redirect to a trusted grown-up, never a block or the crisis
+        // answer on the topic alone: nothing in such a question says the child is in danger or means harm.
+        // A young child's question about sex stays blocked, with the parent told (read more strictly above).
+        if ctx.role == Role::Child && f.level > 2 && question::is_definition_question(text) {
+            let young = ctx.age.is_some_and(|age| age <= YOUNG_CHILD_AGE);
+            let cap = |c: Category| match c {
+                Category::Sexual | Category::SexualMinors | Category::Grooming if young => 3,
+                _ => 2,
+            };
+            for driver in &mut f.drivers {
+                driver.1 = driver.1.min(cap(driver.0));
+            }
+            f.level = f.drivers.iter().map(|d| d.1).max().unwrap_or(0).max(f.level.min(2));
+            if f.level == 2 {
+                let topic = f.drivers.first().map_or(Category::Distress, |d| d.0);
+                f.drivers.insert(0, (topic, 2, "asks what a serious word or event means".into()));
+            }
+        }
+
         let level = f.level.min(4);
         let mut drivers = f.drivers;
         drivers.sort_by_key(|d| std::cmp::Reverse(d.1));
         let top = drivers.first().map(|(c, _, _)| *c);
-        let pii_only =
-            level == 2 && drivers.iter().filter(|(_, l, _)| *l >= 2).all(|(c, _, _)| *c == Category::Pii);
+        // Redaction needs spans to redact: asking for someone's details has none, and is redirected.
+        let pii_only = level == 2
+            && !f.pii.is_empty()
+            && drivers.iter().filter(|(_, l, _)| *l >= 2).all(|(c, _, _)| *c == Category::Pii);
         let mut reasons: Vec<String> = Vec::new();
         // The reasons for the level reached (and for level 2 and above when it is higher).
         let floor = level.clamp(1, 2);

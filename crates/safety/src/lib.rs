@@ -24,6 +24,7 @@ pub mod lexicon;
 pub mod normalize;
 pub mod pii;
 pub mod policy;
+pub mod question;
 pub mod training;
 pub mod types;
 

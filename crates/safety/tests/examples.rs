@@ -14,6 +14,9 @@ struct Example {
     category: String,
     role: Role,
     level: u8,
+    /// The child's age, when the row is about how the engine reads a young child.
+    #[serde(default)]
+    age: Option<u8>,
 }
 
 fn examples() -> Vec<Example> {
@@ -28,15 +31,15 @@ fn examples() -> Vec<Example> {
 fn every_example_gets_its_level() {
     let mut failures = Vec::new();
     for ex in examples() {
-        let ctx = Context { role: ex.role, ..Context::default() };
+        let ctx = Context { role: ex.role, age: ex.age, ..Context::default() };
         let v = assess(&ex.text, &ctx);
         let category =
             Category::from_name(&ex.category).unwrap_or_else(|| panic!("category {}", ex.category));
         if ex.label == 1 {
             if v.level < ex.level || v.categories.get(category) <= 0.0 {
                 failures.push(format!(
-                    "UNSAFE {:?} {:?} expected >= {} in {}, got {} {:?}",
-                    ex.role, ex.text, ex.level, ex.category, v.level, v.reasons
+                    "UNSAFE {:?} {:?} (age {:?}) expected >= {} in {}, got {} {:?}",
+                    ex.role, ex.text, ex.age, ex.level, ex.category, v.level, v.reasons
                 ));
             }
         } else if v.level > ex.level {
