@@ -415,6 +415,8 @@ pub fn dataset_use(name: &str) -> &'static str {
         // Written by the project, no shipped weights fitted on them; layer 1's request rules were written
         // against their misses.
         "requests_more" | "kids_risky" | "lookalikes" => "project, dev",
+        // Written by the project to measure how often ordinary family talk is taken for abuse; never fitted.
+        "family_everyday" => "project, dev",
         "examples" | "adult_register" | "corpus_train" => "project",
         _ => "train",
     }
