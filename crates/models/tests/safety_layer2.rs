@@ -34,15 +34,18 @@ fn the_project_examples_keep_their_levels_with_layer_2() {
     #[derive(serde::Deserialize)]
     struct Level {
         level: u8,
+        /// The child's age, on rows about how a young child is read.
+        #[serde(default)]
+        age: Option<u8>,
     }
-    let levels: Vec<u8> = include_str!("../../safety/data/examples.jsonl")
+    let levels: Vec<Level> = include_str!("../../safety/data/examples.jsonl")
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Level>(l).expect("level").level)
+        .map(|l| serde_json::from_str::<Level>(l).expect("level"))
         .collect();
     let mut failures = Vec::new();
-    for (row, level) in rows.iter().zip(levels) {
-        let v = engine.assess(&row.text, &row.context());
+    for (row, Level { level, age }) in rows.iter().zip(levels) {
+        let v = engine.assess(&row.text, &Context { age, ..row.context() });
         match row.label {
             Some(true) if v.level < level => failures.push(format!("unsafe {:?} got {}", row.text, v.level)),
             Some(false) if v.level > level => {
