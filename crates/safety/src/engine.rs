@@ -207,7 +207,10 @@ impl Engine {
         let view = light(text);
         let hits = self.matcher.scan(&view.text);
         let mut findings = self.findings(&hits, role);
-        let pii = self.pii.detect(&view);
+        // The text with evasion undone, read by the PII detectors and the private-details check alike (empty
+        // for ordinary text).
+        let alternatives = normalize::evasion_views(&view);
+        let pii = self.pii.detect_in(&view, &alternatives);
         if !pii.is_empty() {
             let strong = pii.iter().any(|s| s.kind != PiiKind::School);
             findings.scores.raise(Category::Pii, if strong { 0.9 } else { 0.7 });
@@ -225,7 +228,7 @@ impl Engine {
         // Read as written (the light view folds look-alike letters and drops invisible ones) and, when the
         // text shows leetspeak or spaced-out letters, decoded.
         let asks_for_details = question::asks_for_private_details(&view.text)
-            || normalize::evasion_views(&view).iter().any(|v| question::asks_for_private_details(&v.text));
+            || alternatives.iter().any(|v| question::asks_for_private_details(&v.text));
         if asks_for_details {
             let level = match role {
                 Role::Child => 2,

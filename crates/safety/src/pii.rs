@@ -247,14 +247,20 @@ impl PiiDetector {
     /// also read the text with evasion undone (leetspeak, spaced-out letters: see
     /// [`crate::normalize::evasion_views`]), the numbers only as written.
     pub fn detect(&self, view: &LightView) -> Vec<PiiSpan> {
+        self.detect_in(view, &evasion_views(view))
+    }
+
+    /// [`Self::detect`] with the evasion views already computed (`evasion_views(view)`), for a caller that
+    /// reads them too.
+    pub fn detect_in(&self, view: &LightView, alternatives: &[LightView]) -> Vec<PiiSpan> {
         let mut found = Vec::new();
         digit_runs(&view.text, &mut found);
         self.detect_words(view, &mut found);
         let mut spans = original_spans(view, found);
-        for alternative in evasion_views(view) {
+        for alternative in alternatives {
             let mut found = Vec::new();
-            self.detect_words(&alternative, &mut found);
-            spans.extend(original_spans(&alternative, found));
+            self.detect_words(alternative, &mut found);
+            spans.extend(original_spans(alternative, found));
         }
         merge(spans)
     }
