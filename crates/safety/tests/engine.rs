@@ -167,6 +167,24 @@ fn pii_is_redacted_with_spans_into_the_original_text() {
 }
 
 #[test]
+fn asking_for_someone_elses_details_is_redirected_not_redacted() {
+    // Nothing in the message is personal information to redact: the buddy is steered away instead.
+    let v = assess("Where does my teacher Mr Davis live?", &Context::child());
+    assert_eq!((v.level, v.action), (2, Action::Redirect));
+    assert!(v.pii.is_empty());
+    assert_eq!(assess("Where does my teacher Mr Davis live?", &Context::assistant()).level, 3);
+}
+
+#[test]
+fn a_definition_question_is_redirected_but_a_young_childs_question_about_sex_is_blocked() {
+    let v = assess("what does rape mean?", &Context::child());
+    assert_eq!((v.level, v.action), (2, Action::Redirect));
+    assert_eq!(v.reasons.first().map(String::as_str), Some("asks what a serious word or event means"));
+    assert_eq!(assess("what is a blowjob", &Context::child().with_age(8)).level, 3);
+    assert_eq!(assess("what is suicide? i want to do it", &Context::child()).action, Action::Crisis);
+}
+
+#[test]
 fn verdicts_serialise_with_stable_names() {
     let v = assess("i wnt to k1ll my self", &Context::child());
     let json = serde_json::to_value(&v).unwrap_or_default();
