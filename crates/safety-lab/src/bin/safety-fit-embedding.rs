@@ -21,9 +21,11 @@ use onda_safety_lab::cache::embed_all;
 use onda_safety_lab::read_dataset;
 
 /// Neighbours averaged, and how much the nearest safe prototypes count: chosen on toxicchat_train and the
-/// held-out split (k 3, 5, 10, 20; weight 0, 0.5, 1).
+/// held-out split (k 3, 5, 10, 20; weight 0, 0.5, 1), then the weight again with `safety-head-weights` on
+/// the children's dev sets (2026-11-28: 0.5 -> 0.6, validation AUPRC 0.910 -> 0.912, and ordinary family
+/// talk no longer sits nearer abuse than the harmless examples of it; `docs/safety.md`, step 9).
 const K: usize = 10;
-const SAFE_WEIGHT: f32 = 0.5;
+const SAFE_WEIGHT: f32 = 0.6;
 
 /// The precision on the validation data at which the signal becomes a mild, moderate and strong score.
 /// Chosen on toxicchat_train: at 0.50 / 0.75 / 0.90 the false-positive rate at level >= 2 went from 5.6%
