@@ -26,7 +26,7 @@ pub trait TextEmbedder: Send + Sync {
 
 /// The built-in head, fitted by `cargo run -p onda-safety-lab --release --bin safety-fit-embedding`.
 const BUILTIN: &[u8] = include_bytes!("../model/embedding.bin");
-const MAGIC: &[u8; 8] = b"ONDAEMB2";
+const MAGIC: &[u8; 8] = b"ONDAEMB3";
 const SAFE_LABEL: u8 = u8::MAX;
 /// The label byte's flag for an example written as the assistant.
 const ASSISTANT_FLAG: u8 = 0x80;
@@ -103,10 +103,12 @@ pub struct EmbeddingHead {
     sets: Vec<SearchSet>,
     /// The signal where precision reached 0.75, 0.90 and 0.97 on the validation data.
     pub thresholds: [f32; 3],
-    /// The overall unsafe score ([`EmbeddingHead::combine`]) where precision reached 0.90 and 0.97 on the
-    /// validation data: the two layers' evidence together ranks better than either alone, so it may raise
-    /// the level of a message neither would flag on its own (see [`EmbeddingHead::combined_policy_score`]).
-    pub combined_thresholds: [f32; 2],
+    /// The overall unsafe score ([`EmbeddingHead::combine`]) where precision reached the redirect
+    /// precision (`safety-fit-embedding` says which), 0.90 and 0.97 on the validation data: the two layers'
+    /// evidence together ranks better than either alone, so it may raise the level of a message neither
+    /// would flag on its own (see [`EmbeddingHead::combined_policy_score`] and
+    /// [`EmbeddingHead::combined_redirect`]).
+    pub combined_thresholds: [f32; 3],
     /// The signal's distribution on the validation data.
     pub signal_distribution: Distribution,
     /// The rules' score (`Verdict::unsafe_score` without layer 2) on the validation data.
@@ -301,7 +303,7 @@ impl EmbeddingHead {
             safe_weight,
             sets,
             thresholds: [f32::INFINITY; 3],
-            combined_thresholds: [f32::INFINITY; 2],
+            combined_thresholds: [f32::INFINITY; 3],
             signal_distribution: Distribution::default(),
             rules_distribution: Distribution::default(),
         }
@@ -393,7 +395,11 @@ impl EmbeddingHead {
         if let Some(c) = signal.category.filter(|c| *c != Category::Pii) {
             categories.set(c, self.policy_score(signal.value));
         }
-        LearnedScores { categories, overall: Some(self.signal_distribution.rank(signal.value)) }
+        LearnedScores {
+            categories,
+            overall: Some(self.signal_distribution.rank(signal.value)),
+            category: signal.category,
+        }
     }
 
     /// The overall unsafe score: the weighted mean of the rules' rank and the signal's rank
@@ -406,7 +412,7 @@ impl EmbeddingHead {
     /// The overall unsafe score mapped onto the policy's scale: the moderate score at the first combined
     /// threshold, rising to the strong score at the second; None below the first.
     pub fn combined_policy_score(&self, combined: f32) -> Option<f32> {
-        let [t_moderate, t_strong] = self.combined_thresholds;
+        let [_, t_moderate, t_strong] = self.combined_thresholds;
         if combined.is_nan() || combined < t_moderate {
             return None;
         }
@@ -416,6 +422,12 @@ impl EmbeddingHead {
         let t = if t_strong > t_moderate { (combined - t_moderate) / (t_strong - t_moderate) } else { 1.0 };
         // Just under the strong score until the second threshold is reached.
         Some((policy::MODERATE + t * (policy::STRONG - policy::MODERATE)).min(policy::STRONG - 1e-3))
+    }
+
+    /// Whether the overall unsafe score reaches the first combined threshold: concerning enough for a
+    /// gentle redirect of a child's message (level 2), never more on its own.
+    pub fn combined_redirect(&self, combined: f32) -> bool {
+        !combined.is_nan() && combined >= self.combined_thresholds[0]
     }
 
     /// Serialises the head (prototypes quantised to 8 bits with one scale per vector).
@@ -460,7 +472,7 @@ impl EmbeddingHead {
         let k = r.u32()? as usize;
         let safe_weight = r.f32()?;
         let thresholds = [r.f32()?, r.f32()?, r.f32()?];
-        let combined_thresholds = [r.f32()?, r.f32()?];
+        let combined_thresholds = [r.f32()?, r.f32()?, r.f32()?];
         let mut distributions = Vec::new();
         for _ in 0..2 {
             let n = r.u32()? as usize;
@@ -584,6 +596,10 @@ impl<E: TextEmbedder> LearnedScorer for EmbeddingScorer<E> {
     fn combined_policy_score(&self, combined: f32) -> Option<f32> {
         self.head.combined_policy_score(combined)
     }
+
+    fn combined_redirect(&self, combined: f32) -> bool {
+        self.head.combined_redirect(combined)
+    }
 }
 
 #[cfg(test)]
@@ -606,7 +622,7 @@ mod tests {
     fn toy_head_over(prototypes: Prototypes) -> EmbeddingHead {
         let mut head = EmbeddingHead::new(3, 1, 0.5, &[prototypes]);
         head.thresholds = [0.2, 0.4, 0.6];
-        head.combined_thresholds = [0.8, 0.9];
+        head.combined_thresholds = [0.7, 0.8, 0.9];
         head.signal_distribution = Distribution::of(&[-0.5, 0.0, 0.5, 1.0]);
         head.rules_distribution = Distribution::of(&[0.0, 0.0, 0.5, 1.0]);
         head
@@ -726,11 +742,13 @@ mod tests {
         for cut in [0, 7, 20, bytes.len() - 1] {
             assert!(EmbeddingHead::from_bytes(&bytes[..cut]).is_err());
         }
-        assert!(EmbeddingHead::from_bytes(b"ONDAEMB2\xff\xff\xff\xff").is_err());
-        // A head of the earlier format (no combined thresholds) is refused, not misread.
-        let mut earlier = bytes.clone();
-        earlier[..8].copy_from_slice(b"ONDAEMB1");
-        assert!(EmbeddingHead::from_bytes(&earlier).is_err());
+        assert!(EmbeddingHead::from_bytes(b"ONDAEMB3\xff\xff\xff\xff").is_err());
+        // A head of an earlier format (fewer combined thresholds) is refused, not misread.
+        for magic in [b"ONDAEMB1", b"ONDAEMB2"] {
+            let mut earlier = bytes.clone();
+            earlier[..8].copy_from_slice(magic);
+            assert!(EmbeddingHead::from_bytes(&earlier).is_err());
+        }
     }
 
     #[test]
@@ -741,8 +759,8 @@ mod tests {
         assert!(head.sets.iter().all(|s| s.codes.len() == s.labels.len() * head.dimension));
         let [a, b, c] = head.thresholds;
         assert!(a <= b && b <= c);
-        let [moderate, strong] = head.combined_thresholds;
-        assert!(moderate <= strong && moderate > 0.0 && strong <= 1.0);
+        let [redirect, moderate, strong] = head.combined_thresholds;
+        assert!(redirect <= moderate && moderate <= strong && redirect > 0.0 && strong <= 1.0);
     }
 
     struct Broken;

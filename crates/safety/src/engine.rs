@@ -27,11 +27,14 @@ pub struct LearnedScores {
     pub categories: CategoryScores,
     /// How unsafe the message is overall, in [0, 1], when the scorer has an overall view.
     pub overall: Option<f32>,
+    /// The category the scorer reads in the message, even one it gives no score of its own (personal
+    /// information, which the PII detectors score): what a level set by the overall score is about.
+    pub category: Option<Category>,
 }
 
 impl From<CategoryScores> for LearnedScores {
     fn from(categories: CategoryScores) -> Self {
-        Self { categories, overall: None }
+        Self { categories, overall: None, category: None }
     }
 }
 
@@ -48,6 +51,12 @@ pub trait LearnedScorer: Send + Sync {
     /// justifies for the scorer's category, when the scorer is calibrated for it. By default none.
     fn combined_policy_score(&self, _combined: f32) -> Option<f32> {
         None
+    }
+
+    /// Whether the overall unsafe score alone is concerning enough for a gentle redirect (level 2) of a
+    /// child's message, when the scorer is calibrated for it. By default never.
+    fn combined_redirect(&self, _combined: f32) -> bool {
+        false
     }
 }
 
@@ -108,6 +117,9 @@ pub struct RuleFindings {
     /// The text holds a curated harmless expression that looks unsafe ("cut myself on paper", "diet
     /// coke"): the learned layers, which read meaning from nearby examples, may not raise its level.
     pub homonym: bool,
+    /// The text says what a disclosure of abuse says was done or felt (`marker:harm`): without it, and
+    /// without an abuse rule, the learned layers may not rate it as abuse.
+    pub harm: bool,
 }
 
 /// At this age and under, sexual words and romantic talk that are level 2 for an older child are level 3.
@@ -244,13 +256,16 @@ impl Engine {
     fn findings(&self, hits: &Hits, role: Role) -> RuleFindings {
         let groups = self.matcher.groups();
         let mut f = RuleFindings::default();
-        let (mut minor, mut conceal, mut online_contact) = (false, false, false);
+        let (mut minor, mut conceal, mut online_contact, mut approach) = (false, false, false, false);
+        let mut harm = false;
         for &(g, n) in &hits.groups {
             let group = &groups[g];
             match group.kind {
                 GroupKind::Marker(Marker::Minor) => minor = true,
                 GroupKind::Marker(Marker::Conceal) => conceal = true,
                 GroupKind::Marker(Marker::OnlineContact) => online_contact = true,
+                GroupKind::Marker(Marker::Approach) => approach = true,
+                GroupKind::Marker(Marker::Harm) => harm = true,
                 GroupKind::Allow => f.homonym = true,
                 GroupKind::Category(c) => {
                     let level = group.level(role);
@@ -280,6 +295,36 @@ impl Engine {
             f.scores.raise(Category::Grooming, 0.9);
             f.drivers.push((Category::Grooming, level, "hides an online contact from their parents".into()));
         }
+        // Someone known only online seeks the child out (to meet, for a photo, for private contact, as a
+        // partner), or someone else does and wants it hidden from the parents ("my coach gives me presents
+        // but says dont tell my mum"): grooming signs, blocked with the parent told. Not the crisis answer:
+        // "someone online asked for a pic of me and i said no, was that right?" is a child doing the right
+        // thing (the lexicon's explicit "asked me to send pictures" is level 4). Alone, each is ordinary:
+        // "grandma wants a picture of me", "my friend from roblox is funny", "keep the party a secret".
+        if approach && online_contact {
+            let level = match role {
+                Role::Child => 3,
+                Role::Assistant => 4,
+            };
+            f.scores.raise(Category::Grooming, 0.9);
+            f.drivers.push((
+                Category::Grooming,
+                level,
+                "says someone they know only online wants to meet, wants photos or acts as a partner".into(),
+            ));
+        } else if approach && conceal {
+            let level = match role {
+                Role::Child => 3,
+                Role::Assistant => 4,
+            };
+            f.scores.raise(Category::Grooming, 0.9);
+            f.drivers.push((
+                Category::Grooming,
+                level,
+                "someone seeks them out and wants it kept secret".into(),
+            ));
+        }
+        f.harm = harm;
         // A violent threat with a weapon.
         let threat = f.drivers.iter().any(|(c, l, _)| *c == Category::Violence && *l >= 3);
         if threat && f.scores.get(Category::Weapons) > 0.0 {
@@ -383,8 +428,14 @@ impl Engine {
             match scorer.score(text, ctx) {
                 Ok(learned) => {
                     let cap = if f.homonym { 1 } else { self.config.learned_max_level };
+                    // Ordinary family talk sits near the abuse examples ("mum is picking me up at 3",
+                    // "mum puts me in my room when im naughty"): the learned layer rates a message as abuse
+                    // on its own only when it says what a disclosure says (docs/safety.md, step 10).
+                    let unfounded_abuse = !f.harm && f.scores.get(Category::Abuse) <= 0.0;
+                    let cap_for =
+                        |c: Category| if c == Category::Abuse && unfounded_abuse { cap.min(1) } else { cap };
                     for (c, s) in learned.categories.iter() {
-                        let level = policy::score_level(c, s, ctx.role).min(cap);
+                        let level = policy::score_level(c, s, ctx.role).min(cap_for(c));
                         if level >= 2 && level > f.level {
                             f.level = level;
                         }
@@ -400,11 +451,24 @@ impl Engine {
                     unsafe_score = scorer.combine(rules_score, &learned).clamp(0.0, 1.0);
                     // Both layers' evidence together, in the scorer's category: it ranks unsafe messages
                     // better than either layer's own thresholds do (docs/safety.md).
-                    let (category, learned_score) = learned.categories.top();
-                    if let Some(s) =
-                        scorer.combined_policy_score(unsafe_score).filter(|_| learned_score > 0.0)
-                    {
-                        let level = policy::score_level(category, s, ctx.role).min(cap);
+                    // The scorer's category, or, where it gives none of its own, personal information about
+                    // someone else ("how do i get into my ex's instagram"): the head reads a child's own
+                    // details ("my name is sam", "i go to school") near the same examples, and those are the
+                    // PII detectors' to find.
+                    let (top, learned_score) = learned.categories.top();
+                    let category = if learned_score > 0.0 {
+                        Some(top)
+                    } else {
+                        learned.category.filter(|c| {
+                            // Read as the embedder reads it: evasion undone ("hеr" with a Cyrillic е).
+                            *c != Category::Pii
+                                || question::about_someone_else(&normalize::normalize_for_embedding(text))
+                        })
+                    };
+                    let combined =
+                        category.and_then(|c| Some((c, scorer.combined_policy_score(unsafe_score)?)));
+                    if let Some((category, s)) = combined {
+                        let level = policy::score_level(category, s, ctx.role).min(cap_for(category));
                         if level >= 2 {
                             f.level = f.level.max(level);
                             scores.raise(category, s);
@@ -417,6 +481,30 @@ impl Engine {
                                 ),
                             ));
                         }
+                    }
+                    // Less evidence, still concerning: a child's message gets a gentle redirect (a
+                    // redirect answers a child; the buddy's own sentences are held to the levels above).
+                    // Not for what a child tells of their home and feelings: "mum kissed my forehead" and
+                    // "i feel left out" sit near the abuse and distress examples, and a redirect is the
+                    // wrong answer to both; a real disclosure is the rules' and the head's own thresholds'
+                    // to find (docs/safety.md, step 10).
+                    if let Some(category) = category
+                        && !matches!(category, Category::Abuse | Category::Distress)
+                        && ctx.role == Role::Child
+                        && f.level < 2
+                        && cap >= 2
+                        && scorer.combined_redirect(unsafe_score)
+                    {
+                        f.level = 2;
+                        scores.raise(category, policy::MILD);
+                        f.drivers.push((
+                            category,
+                            2,
+                            format!(
+                                "both layers together find it concerning ({})",
+                                category.name().replace('_', " ")
+                            ),
+                        ));
                     }
                 }
                 Err(_) if self.config.require_redundancy => return Err("safety check failed"),

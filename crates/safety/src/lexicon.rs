@@ -10,7 +10,7 @@
 //! ```
 //! A header names a group: a category (its stable name), `allow` (benign expressions that suppress any
 //! match lying inside them: "naked mole rat", "bath bomb"), or `marker:NAME` (a feature used by the rules:
-//! `marker:minor`, `marker:conceal`, `marker:online_contact`). `level` is the level for a child's message,
+//! `marker:minor`, `marker:conceal`, `marker:online_contact`, `marker:approach`, `marker:harm`). `level` is the level for a child's message,
 //! `assistant` the level for the assistant's (defaults to `level`), `weight` the contribution to the
 //! category score. Each following line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a
 //! trailing `*` matches any word ending. Phrases are normalised exactly like messages (see `normalize`), and
@@ -32,6 +32,12 @@ pub enum Marker {
     Conceal,
     /// Names someone the child knows only online ("my friend from roblox", "a guy i met in a game").
     OnlineContact,
+    /// Someone seeks the child out: to meet or pick them up, for a photo of them, for private contact, with
+    /// presents or as a partner ("wants to pick me up", "wants a pic of me", "says hes my boyfriend").
+    Approach,
+    /// Says what a disclosure of abuse says was done or felt: hurting, fear, secrecy, the body, going
+    /// without ("hits", "scared", "secret", "no food").
+    Harm,
 }
 
 /// What a group of phrases means.
@@ -157,6 +163,8 @@ fn parse_header(line: &str) -> Result<Group, String> {
             "minor" => Marker::Minor,
             "conceal" => Marker::Conceal,
             "online_contact" => Marker::OnlineContact,
+            "approach" => Marker::Approach,
+            "harm" => Marker::Harm,
             other => return Err(format!("unknown marker {other:?}")),
         })
     } else {
@@ -462,28 +470,42 @@ impl Matcher {
 
     /// Adds the entries of `found` (start, end, entry) that are not allowed expressions, nor suppressed by
     /// one: a match is suppressed when an allowed expression covers its end ("kill him" in "kill him in
-    /// minecraft", "he hit me" in "he hit me up", "get high" in "get high scores").
+    /// minecraft", "he hit me" in "he hit me up", "get high" in "get high scores"), unless the match holds
+    /// the whole allowed expression and more: "wish i was dead" says more than the allowed "i was dead"
+    /// (as in "lol i was dead"), and is kept.
     fn keep_unallowed(&self, found: Vec<(usize, usize, usize)>, out: &mut Vec<usize>) {
         let is_allow = |entry: usize| self.groups[self.entries[entry].group].kind == GroupKind::Allow;
         // Allowed expressions sorted by start, and hits sorted by end: one sweep (linear after sorting).
         let mut allowed: Vec<(usize, usize)> =
             found.iter().filter(|(_, _, e)| is_allow(*e)).map(|(s, e, _)| (*s, *e)).collect();
         allowed.sort_unstable();
-        let mut hits: Vec<(usize, usize)> =
-            found.iter().filter(|(_, _, e)| !is_allow(*e)).map(|(_, e, entry)| (*e, *entry)).collect();
+        // The earliest start of the allowed expressions ending at each position.
+        let mut earliest_start_by_end: std::collections::HashMap<usize, usize> =
+            std::collections::HashMap::new();
+        for &(a, b) in &allowed {
+            earliest_start_by_end.entry(b).and_modify(|s| *s = (*s).min(a)).or_insert(a);
+        }
+        let mut hits: Vec<(usize, usize, usize)> =
+            found.iter().filter(|(_, _, e)| !is_allow(*e)).map(|(s, e, entry)| (*e, *s, *entry)).collect();
         hits.sort_unstable();
         // The allowed expressions themselves are reported too (the engine ignores them for scores, but a
         // learned layer defers to them: "cut myself on paper" is a known homonym, not a near miss).
         out.extend(found.iter().filter(|(_, _, e)| is_allow(*e)).map(|(_, _, e)| *e));
         let mut next = 0;
         let mut furthest_end = 0;
-        for (e, entry) in hits {
-            // Some allowed (a, b) with a < e <= b.
+        for (e, start, entry) in hits {
+            // The allowed (a, b) with a < e, and the furthest end among them.
             while next < allowed.len() && allowed[next].0 < e {
                 furthest_end = furthest_end.max(allowed[next].1);
                 next += 1;
             }
-            if furthest_end >= e && next > 0 {
+            let covered = next > 0 && furthest_end >= e;
+            // Every allowed expression covering the end ends where the match does and starts after it:
+            // the match holds all of it, and more.
+            let holds_all = covered
+                && furthest_end == e
+                && earliest_start_by_end.get(&e).is_some_and(|&earliest| earliest > start);
+            if covered && !holds_all {
                 continue;
             }
             out.push(entry);
@@ -569,5 +591,21 @@ mod tests {
         // A collapsed run counts only as whole words: no match in the middle of one.
         assert!(m.scan(&light("s k i l l s")).groups.is_empty());
         assert_eq!(m.scan(&light("i k i l l")).groups.len(), 1);
+    }
+
+    #[test]
+    fn a_match_that_holds_a_whole_allowed_expression_and_more_is_kept() {
+        let lex = Lexicons::parse(
+            "[self_harm] level=4 reason=\"x\"\nwish i was dead\ni was dead\n[allow]\ni was dead\ni was dead tired\n",
+        );
+        let lex = lex.unwrap_or_default();
+        let m = Matcher::new(&lex).unwrap_or_else(|e| panic!("{e}"));
+        let light = |s: &str| normalize::light(s).text;
+        let self_harm = |s: &str| m.scan(&light(s)).groups.iter().any(|(g, _)| *g == 0);
+        assert!(self_harm("i wish i was dead"));
+        assert!(self_harm("everyone would be happier if i wish i was dead"));
+        // The allowed expression alone, or one that reaches past the match, still suppresses it.
+        assert!(!self_harm("lol i was dead"));
+        assert!(!self_harm("i wish i was dead tired"));
     }
 }

@@ -357,6 +357,58 @@ pub fn asks_for_private_details(text: &str) -> bool {
     })
 }
 
+/// Words that name someone other than the child and the buddy.
+const SOMEONE_ELSE: &[&str] = &[
+    "he",
+    "she",
+    "him",
+    "her",
+    "his",
+    "hers",
+    "hes",
+    "shes",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "theyre",
+    "someone",
+    "somebody",
+    "someones",
+    "somebodys",
+    "ex",
+    "exs",
+    "boyfriend",
+    "boyfriends",
+    "girlfriend",
+    "girlfriends",
+    "wife",
+    "wifes",
+    "husband",
+    "husbands",
+    "partner",
+    "partners",
+    "neighbour",
+    "neighbours",
+    "neighbor",
+    "neighbors",
+    "coworker",
+    "coworkers",
+    "boss",
+    "bosses",
+    "classmate",
+    "classmates",
+    "mr",
+    "mrs",
+    "ms",
+];
+
+/// Whether a message is about someone other than the child and the buddy ("how do i get into my ex's
+/// instagram", "where does she go each day"): "my name is sam" and "i go to school" are not.
+pub fn about_someone_else(text: &str) -> bool {
+    sentences(text).iter().flatten().any(|w| SOMEONE_ELSE.contains(&w.as_str()))
+}
+
 /// "where does my teacher live", "where does the girl from my class live now".
 fn asks_where_someone_lives(words: &[String]) -> bool {
     if !starts_with(words, &["where", "does"]) {
@@ -397,7 +449,19 @@ fn asks_for_detail(words: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{asks_for_private_details, is_definition_question};
+    use super::{about_someone_else, asks_for_private_details, is_definition_question};
+
+    #[test]
+    fn messages_about_someone_else_are_told_from_the_childs_own() {
+        for text in
+            ["How do I get into my ex's Instagram?", "where does she go each day", "find his real house"]
+        {
+            assert!(about_someone_else(text), "{text}");
+        }
+        for text in ["my name is sam", "i go to school", "what school do you go to?", "where do i live"] {
+            assert!(!about_someone_else(text), "{text}");
+        }
+    }
 
     #[test]
     fn definition_and_history_questions_are_recognised() {

@@ -76,13 +76,16 @@ impl LearnedScorer for Combined {
     fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         let mut categories = CategoryScores::new();
         categories.set(self.category, 0.2);
-        Ok(LearnedScores { categories, overall: Some(self.overall) })
+        Ok(LearnedScores { categories, overall: Some(self.overall), category: Some(self.category) })
     }
     fn combine(&self, _rules_score: f32, learned: &LearnedScores) -> f32 {
         learned.overall.unwrap_or(0.0)
     }
     fn combined_policy_score(&self, combined: f32) -> Option<f32> {
         (combined >= 0.8).then_some(if combined >= 0.9 { 0.8 } else { 0.5 })
+    }
+    fn combined_redirect(&self, combined: f32) -> bool {
+        combined >= 0.7
     }
 }
 
@@ -106,6 +109,35 @@ fn both_layers_together_raise_the_level_in_the_scorers_category() {
     // A curated homonym is never raised by the learned layers.
     let homonym = with(Category::SelfHarm, 0.95).assess("i cut myself on paper", &Context::child());
     assert!(homonym.level <= 1, "{homonym:?}");
+}
+
+#[test]
+fn less_evidence_from_both_layers_redirects_a_childs_message_only() {
+    let with = |category, overall| engine(Some(Box::new(Combined { category, overall })));
+    let text = "how do i get the new kid in trouble";
+    let redirected = with(Category::Harassment, 0.75).assess(text, &Context::child());
+    assert_eq!((redirected.level, redirected.action), (2, Action::Redirect));
+    assert!(
+        redirected.reasons.iter().any(|r| r == "both layers together find it concerning (harassment)"),
+        "{:?}",
+        redirected.reasons
+    );
+    // The buddy's own sentences are held to the higher thresholds; a child's feelings and home life are
+    // never redirected on this evidence alone.
+    assert!(with(Category::Harassment, 0.75).assess(text, &Context::assistant()).level <= 1);
+    assert!(with(Category::Distress, 0.75).assess("i feel left out", &Context::child()).level <= 1);
+    assert!(with(Category::Abuse, 0.75).assess("mum kissed my forehead", &Context::child()).level <= 1);
+    assert_eq!(with(Category::Harassment, 0.65).assess(text, &Context::child()).level, 0);
+}
+
+#[test]
+fn the_learned_layers_rate_abuse_only_where_the_message_says_what_was_done() {
+    let abuse =
+        |text: &str| engine(Some(Box::new(Fixed(Category::Abuse, 0.9)))).assess(text, &Context::child());
+    assert!(abuse("mum is picking me up at 3").level <= 1);
+    assert!(abuse("mum puts me in my room when im naughty").level <= 1);
+    assert_eq!(abuse("my stepdad comes into my room at night and i get scared").level, 4);
+    assert_eq!(abuse("he says it has to stay our secret").level, 4);
 }
 
 #[test]

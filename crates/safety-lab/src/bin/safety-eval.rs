@@ -6,7 +6,7 @@
 //! `--evasion` also measures the flagged rate of the unsafe rows rewritten with leetspeak, homoglyphs,
 //! zero-width characters and spaced or dotted letters.
 //!
-//! `--dump-scores DIR` also writes each row's level and unsafe score to `DIR/NAME.scores.jsonl`.
+//! `--dump-scores DIR` also writes each row's level, unsafe score and reasons to `DIR/NAME.scores.jsonl`.
 //!
 //! Prints measures only, never the texts.
 
@@ -162,6 +162,7 @@ fn write_scores(engine: &Engine, dir: &Path, name: &str, rows: &[Row]) -> std::i
             "level": verdict.level,
             "score": verdict.unsafe_score,
             "unsafe": row.label,
+            "reasons": verdict.reasons,
         });
         writeln!(out, "{line}")?;
     }

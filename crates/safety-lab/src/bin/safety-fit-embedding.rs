@@ -31,12 +31,14 @@ const SAFE_WEIGHT: f32 = 0.6;
 /// Chosen on toxicchat_train: at 0.50 / 0.75 / 0.90 the false-positive rate at level >= 2 went from 5.6%
 /// (rules and lexical model) to 12.7%.
 const PRECISIONS: [f64; 3] = [0.75, 0.9, 0.97];
-/// The precision on the validation data at which the overall unsafe score (both layers) becomes a
-/// moderate and a strong score. Chosen on toxicchat_train and the held-out split: from 0.90 / 0.97 the
-/// recall at level >= 3 rose (toxicchat_train 0.40 -> 0.46, held-out 0.76 -> 0.89) with the false
-/// positives at level >= 3 about the same (2.4% -> 2.4%, 6.3% -> 6.7%); from 0.75 / 0.90 recall rose
-/// more but the false positives at level >= 2 on toxicchat_train nearly doubled (7.1% -> 13.4%).
-const COMBINED_PRECISIONS: [f64; 2] = [0.9, 0.97];
+/// The precision on the validation data at which the overall unsafe score (both layers) becomes a redirect
+/// of a child's message (level 2), a moderate and a strong score. The last two chosen on toxicchat_train and
+/// the held-out split: from 0.90 / 0.97 the recall at level >= 3 rose (toxicchat_train 0.40 -> 0.46,
+/// held-out 0.76 -> 0.89) with the false positives at level >= 3 about the same (2.4% -> 2.4%, 6.3% -> 6.7%);
+/// from 0.75 / 0.90 recall rose more but the false positives at level >= 2 on toxicchat_train nearly doubled
+/// (7.1% -> 13.4%). The redirect's on the dev sets against 0.75 (`docs/safety.md`, step 10);
+/// `ONDA_REDIRECT_PRECISION` overrides it, to compare.
+const COMBINED_PRECISIONS: [f64; 3] = [0.8, 0.9, 0.97];
 
 /// The prototype files: rows go to the adults' set or the children's by their `register` field (a file's
 /// rows without one: adult_register is adults', the others children's).
@@ -165,8 +167,13 @@ fn run() -> Result<(), Failure> {
         .zip(&rules_scores)
         .map(|(s, r)| (head.combine(r.0, head.signal_distribution.rank(s.0)), s.1))
         .collect();
-    head.combined_thresholds = COMBINED_PRECISIONS.map(|p| threshold_at_precision(&combined, p));
+    let mut precisions = COMBINED_PRECISIONS;
+    if let Some(p) = std::env::var("ONDA_REDIRECT_PRECISION").ok().and_then(|v| v.parse().ok()) {
+        precisions[0] = p;
+    }
+    head.combined_thresholds = precisions.map(|p| threshold_at_precision(&combined, p));
     head.combined_thresholds[1] = head.combined_thresholds[1].max(head.combined_thresholds[0]);
+    head.combined_thresholds[2] = head.combined_thresholds[2].max(head.combined_thresholds[1]);
     let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
     println!(
         "validation ({} rows): AUPRC signal {}, rules {}, combined {}; thresholds at precision {PRECISIONS:?}: {:.4} / {:.4} / {:.4}",
@@ -179,8 +186,8 @@ fn run() -> Result<(), Failure> {
         head.thresholds[2],
     );
     println!(
-        "combined score thresholds at precision {COMBINED_PRECISIONS:?}: {:.4} / {:.4}",
-        head.combined_thresholds[0], head.combined_thresholds[1]
+        "combined score thresholds at precision {precisions:?}: {:.4} / {:.4} / {:.4}",
+        head.combined_thresholds[0], head.combined_thresholds[1], head.combined_thresholds[2]
     );
     let bytes = head.to_bytes();
     std::fs::write(OUTPUT, &bytes).map_err(|e| format!("{OUTPUT}: {e}"))?;
