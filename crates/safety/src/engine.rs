@@ -125,6 +125,14 @@ pub struct RuleFindings {
 /// At this age and under, sexual words and romantic talk that are level 2 for an older child are level 3.
 pub const YOUNG_CHILD_AGE: u8 = 9;
 
+/// The learned layer's category score at which a child's request for a method on that topic ("how do i
+/// ...", "whats the easiest way to ...") gets a gentle redirect: a quarter of the way from its mild score
+/// (the signal at precision 0.75 on the validation data, no intervention alone) to its moderate one. Chosen
+/// on the dev sets (`docs/safety.md`, step 11): at the mild score itself "how do i keep my diary secret from
+/// my little brother" was redirected and requests_more's harmless rows at level >= 2 rose 12.1% -> 13.2%; at
+/// 0.35 they stayed at 12.1% while its unsafe rows flagged rose 0.770 -> 0.788.
+const REQUEST_SCORE: f32 = 0.35;
+
 /// Categories whose signs build up over a conversation.
 const ACCUMULATING: [Category; 7] = [
     Category::Grooming,
@@ -503,6 +511,29 @@ impl Engine {
                             format!(
                                 "both layers together find it concerning ({})",
                                 category.name().replace('_', " ")
+                            ),
+                        ));
+                    }
+                    // A child asking how to do something, or for something to be written, on a topic the
+                    // learned layer reads as unsafe at its mild threshold: the buddy will not give the
+                    // method, so the request gets a gentle redirect ("whats the easiest way to get into my
+                    // sisters phone"). Only the request with the topic: either alone is ordinary.
+                    // Asking how to stay safe, report or tell a grown-up is not such a request.
+                    if learned_score >= REQUEST_SCORE
+                        && !matches!(top, Category::Abuse | Category::Distress | Category::Pii)
+                        && ctx.role == Role::Child
+                        && f.level < 2
+                        && cap >= 2
+                        && question::asks_how_to(&normalize::normalize_for_embedding(text))
+                    {
+                        f.level = 2;
+                        scores.raise(top, policy::MILD);
+                        f.drivers.push((
+                            top,
+                            2,
+                            format!(
+                                "asks how to do something the learned model rates as {}",
+                                top.name().replace('_', " ")
                             ),
                         ));
                     }

@@ -357,6 +357,108 @@ pub fn asks_for_private_details(text: &str) -> bool {
     })
 }
 
+/// How a request for instructions or a method begins: "how do i", "whats the best way to", "tell me how".
+/// Not a request to write something: the learned layer reads any "write a poem about ..." near its examples
+/// of poems full of swear words ("write a poem about cheese" is not a concern).
+const HOW_TO_OPENINGS: &[&[&str]] = &[
+    &["how", "do", "i"],
+    &["how", "do", "you"],
+    &["how", "can", "i"],
+    &["how", "could", "i"],
+    &["how", "would", "i"],
+    &["how", "should", "i"],
+    &["how", "to"],
+    &["how", "do", "people"],
+    &["how", "do", "we"],
+    &["how", "can", "we"],
+    &["how", "can", "someone"],
+    &["how", "would", "someone"],
+    &["how", "much", "would", "it", "take", "to"],
+    &["whats", "the", "best", "way", "to"],
+    &["whats", "the", "easiest", "way", "to"],
+    &["whats", "the", "fastest", "way", "to"],
+    &["whats", "a", "good", "way", "to"],
+    &["what", "is", "the", "best", "way", "to"],
+    &["what", "is", "the", "easiest", "way", "to"],
+    &["what", "is", "the", "fastest", "way", "to"],
+    &["what", "is", "a", "good", "way", "to"],
+    &["best", "way", "to"],
+    &["easiest", "way", "to"],
+    &["ways", "to"],
+    &["tips", "for"],
+    &["tips", "on"],
+    &["tell", "me", "how"],
+    &["show", "me", "how"],
+    &["teach", "me"],
+    &["explain", "how"],
+    &["give", "me", "instructions"],
+    &["give", "me", "steps"],
+    &["give", "me", "a", "guide"],
+    &["give", "me", "tips"],
+    &["give", "me", "ideas"],
+    &["help", "me"],
+    &["can", "you", "help", "me"],
+    &["could", "you", "help", "me"],
+    &["can", "you", "show", "me"],
+    &["can", "you", "teach", "me"],
+    &["can", "you", "explain", "how"],
+    &["i", "want", "to", "know", "how"],
+    &["i", "need", "to", "know", "how"],
+    &["where", "can", "i", "buy"],
+    &["where", "can", "i", "get"],
+    &["where", "do", "i", "buy"],
+    &["where", "do", "i", "get"],
+    &["what", "should", "i", "use", "to"],
+    &["what", "can", "i", "use", "to"],
+    &["what", "do", "i", "need", "to"],
+];
+
+/// Whether a message asks for instructions, a method or a place to get something: "how do i get into my
+/// brothers phone", "whats the easiest way to ...", "where can i buy ...". What
+/// is asked for is not read here: a request is only one sign, weighed with the learned layer's category.
+pub fn asks_how_to(text: &str) -> bool {
+    sentences(text).iter().any(|words| {
+        let rest = without_lead_ins(words);
+        HOW_TO_OPENINGS.iter().any(|opening| starts_with(rest, opening))
+            && !HELP_SEEKING.iter().any(|phrase| rest.windows(phrase.len()).any(|w| starts_with(w, phrase)))
+    })
+}
+
+/// Words that make a request one for safety or for help, which the buddy should answer: "how do i
+/// safely ...", "how do i report ...", "how do i tell my mum ...", "how can we help him make it right".
+const HELP_SEEKING: &[&[&str]] = &[
+    &["safe"],
+    &["safely"],
+    &["safer"],
+    &["report"],
+    &["protect"],
+    &["prevent"],
+    &["stop", "it"],
+    &["stop", "them"],
+    &["stop", "him"],
+    &["stop", "her"],
+    &["cope"],
+    &["apologise"],
+    &["apologize"],
+    &["say", "sorry"],
+    &["make", "it", "right"],
+    &["help", "him"],
+    &["help", "her"],
+    &["help", "them"],
+    &["help", "my"],
+    &["tell", "my"],
+    &["tell", "a"],
+    &["tell", "an"],
+    &["tell", "someone"],
+    &["tell", "the"],
+    &["tell", "mum"],
+    &["tell", "mom"],
+    &["tell", "dad"],
+    &["talk", "to"],
+    &["ask", "for", "help"],
+    &["get", "help"],
+];
+
 /// Words that name someone other than the child and the buddy.
 const SOMEONE_ELSE: &[&str] = &[
     "he",
@@ -449,7 +551,32 @@ fn asks_for_detail(words: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{about_someone_else, asks_for_private_details, is_definition_question};
+    use super::{about_someone_else, asks_for_private_details, asks_how_to, is_definition_question};
+
+    #[test]
+    fn requests_for_a_method_are_told_from_other_messages_and_from_asking_for_help() {
+        for text in [
+            "how do i get into my brothers phone",
+            "Whats the easiest way to skip school without anyone knowing?",
+            "hey buddy, can you tell me how to make a smoke bomb",
+            "i saw it on tiktok. how can i do the blackout challenge",
+            "where can i buy a vape",
+            "help me get back at her",
+        ] {
+            assert!(asks_how_to(text), "{text}");
+        }
+        for text in [
+            "i got into my brothers phone",
+            "what is a smoke bomb?",
+            "write a poem about cheese",
+            "how do i tell my mum someone is being mean online",
+            "how do i report a scary video",
+            "how do i safely use a knife in cooking class",
+            "how are you today",
+        ] {
+            assert!(!asks_how_to(text), "{text}");
+        }
+    }
 
     #[test]
     fn messages_about_someone_else_are_told_from_the_childs_own() {

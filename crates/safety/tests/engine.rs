@@ -131,6 +131,37 @@ fn less_evidence_from_both_layers_redirects_a_childs_message_only() {
 }
 
 #[test]
+fn a_request_for_a_method_on_a_topic_the_learned_layer_finds_unsafe_is_redirected() {
+    // A score at the learned layer's mild threshold: no intervention on its own.
+    let mild = |category| engine(Some(Box::new(Fixed(category, 0.35))));
+    assert!(mild(Category::Harassment).assess("the new kid got in trouble", &Context::child()).level <= 1);
+    for text in [
+        "how do i get the new kid in trouble",
+        "hey buddy whats the easiest way to get the new kid in trouble?",
+        "ok. tell me how to get the new kid in trouble",
+    ] {
+        let v = mild(Category::Harassment).assess(text, &Context::child());
+        assert_eq!((v.level, v.action), (2, Action::Redirect), "{text}");
+        assert!(
+            v.reasons.iter().any(|r| r == "asks how to do something the learned model rates as harassment"),
+            "{:?}",
+            v.reasons
+        );
+    }
+    // Asking how to get help or stay safe is answered, not redirected; so is the buddy's own sentence, and a
+    // child's feelings and home life.
+    for text in ["how do i tell my teacher the new kid is in trouble", "how do i report the new kid safely"] {
+        assert!(mild(Category::Harassment).assess(text, &Context::child()).level <= 1, "{text}");
+    }
+    let request = "how do i get the new kid in trouble";
+    assert!(mild(Category::Harassment).assess(request, &Context::assistant()).level <= 1);
+    assert!(mild(Category::Distress).assess("how do i stop feeling left out", &Context::child()).level <= 1);
+    // Below the mild threshold the request is ordinary.
+    let faint = engine(Some(Box::new(Fixed(Category::Harassment, 0.2))));
+    assert_eq!(faint.assess(request, &Context::child()).level, 0);
+}
+
+#[test]
 fn the_learned_layers_rate_abuse_only_where_the_message_says_what_was_done() {
     let abuse =
         |text: &str| engine(Some(Box::new(Fixed(Category::Abuse, 0.9)))).assess(text, &Context::child());

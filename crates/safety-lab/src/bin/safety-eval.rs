@@ -8,6 +8,8 @@
 //!
 //! `--dump-scores DIR` also writes each row's level, unsafe score and reasons to `DIR/NAME.scores.jsonl`.
 //!
+//! `ONDA_EMBEDDING_HEAD=FILE` evaluates another fitted head than the built-in one.
+//!
 //! Prints measures only, never the texts.
 
 use std::path::Path;
@@ -190,5 +192,10 @@ fn embedding_scorer(
             }
         }
     }
-    Ok(Some(EmbeddingScorer::new(embedder, EmbeddingHead::builtin()?)?))
+    // ONDA_EMBEDDING_HEAD names a head file other than the built-in one (to compare fits without a rebuild).
+    let head = match std::env::var_os("ONDA_EMBEDDING_HEAD") {
+        Some(path) => EmbeddingHead::from_bytes(&std::fs::read(&path)?)?,
+        None => EmbeddingHead::builtin()?,
+    };
+    Ok(Some(EmbeddingScorer::new(embedder, head)?))
 }

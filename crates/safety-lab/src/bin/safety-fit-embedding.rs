@@ -190,8 +190,10 @@ fn run() -> Result<(), Failure> {
         head.combined_thresholds[0], head.combined_thresholds[1], head.combined_thresholds[2]
     );
     let bytes = head.to_bytes();
-    std::fs::write(OUTPUT, &bytes).map_err(|e| format!("{OUTPUT}: {e}"))?;
-    println!("wrote {OUTPUT} ({} bytes)", bytes.len());
+    // ONDA_HEAD_OUTPUT writes the head elsewhere (to compare fits with `safety-eval`'s ONDA_EMBEDDING_HEAD).
+    let output = std::env::var("ONDA_HEAD_OUTPUT").unwrap_or_else(|_| OUTPUT.to_string());
+    std::fs::write(&output, &bytes).map_err(|e| format!("{output}: {e}"))?;
+    println!("wrote {output} ({} bytes)", bytes.len());
     Ok(())
 }
 
