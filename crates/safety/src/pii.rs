@@ -31,6 +31,10 @@ const STREET: &str = "street|st|avenue|ave|road|rd|lane|ln|drive|dr|court|ct|bou
 const SCHOOL: &str =
     "elementary|primary|middle|high|junior high|intermediate|academy|school|prep|montessori|charter";
 
+/// Words that do not come after the first word of a school's name ("jump off the high board").
+const NOT_IN_A_NAME: &[&str] =
+    &["the", "a", "an", "my", "your", "off", "on", "up", "down", "out", "into", "it", "to"];
+
 /// Words that cannot be a street or school name (so that "3 on the road" or "go to the school" stay safe).
 const GENERIC: &[&str] = &[
     "a",
@@ -322,6 +326,11 @@ impl PiiDetector {
             if GENERIC.contains(first) || first.chars().all(|c| c.is_ascii_digit()) {
                 continue;
             }
+            // A name does not run on through a phrase: "to jump off the high board" names no school.
+            let name = &words[verb_len..words.len().saturating_sub(1)];
+            if name.iter().skip(1).any(|w| NOT_IN_A_NAME.contains(w)) {
+                continue;
+            }
             let offset = s.find(first).unwrap_or(0);
             found.push((m.start() + offset, m.end(), PiiKind::School));
         }
@@ -548,6 +557,7 @@ mod tests {
         assert_eq!(kinds("i live on maple street")[0], ("maple street".into(), PiiKind::Address));
         assert_eq!(kinds("my password is Sparkle99!"), vec![("Sparkle99".into(), PiiKind::Password)]);
         assert_eq!(kinds("I go to Lincoln Elementary"), vec![("Lincoln Elementary".into(), PiiKind::School)]);
+        assert_eq!(kinds("i go to lincoln park high")[0], ("lincoln park high".into(), PiiKind::School));
         assert_eq!(kinds("I'm in Room 12")[0].1, PiiKind::School);
         assert_eq!(kinds("im in 3rd grade at oakwood")[0].1, PiiKind::School);
         assert_eq!(kinds("my last name is Johnson")[0], ("Johnson".into(), PiiKind::FullName));
@@ -558,6 +568,7 @@ mod tests {
             "my password is secret",
             "I'm in 3rd grade",
             "what is a password",
+            "i dont have the guts to jump off the high board",
         ] {
             assert!(kinds(t).is_empty(), "{t}: {:?}", kinds(t));
         }
