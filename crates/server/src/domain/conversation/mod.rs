@@ -310,13 +310,25 @@ fn age_u8(age: i64) -> u8 {
     u8::try_from(age.clamp(0, 120)).unwrap_or(12)
 }
 
-/// The instruction added to the request for a level-2 message.
-fn redirect_instruction(verdict: &Verdict) -> &'static str {
+/// The instruction added to the request for a level-2 message (`text` as the child wrote it).
+fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
     if !verdict.pii.is_empty() {
         return "The child shared personal information; it was removed. Do not ask for it or guess it. Say kindly \
                 that personal things are best kept private, then carry on.";
     }
+    // A request for a method ("how do i get back at her") is redirected whatever its category, and the
+    // category's own instruction would answer something else ("the child may be bullied").
+    if onda_safety::question::asks_how_to(&onda_safety::normalize::normalize_for_embedding(text)) {
+        return "The child asked how to do something that could hurt them or someone else. Give no steps, tips \
+                or instructions. Say kindly why it is not a good idea, suggest something kind or safe to do \
+                instead, and remind them a trusted grown-up can help.";
+    }
     match verdict.categories.top().0 {
+        Category::Hate if !onda_safety::question::is_definition_question(text) => {
+            "The child asked about or repeated an unkind idea about a group of people. Do not repeat it or agree \
+             with it. Say kindly that people are all different and are never less because of their group, then \
+             carry on."
+        }
         Category::Profanity => {
             "The child used a rude word. Do not repeat it. Gently suggest kinder words, then carry on."
         }
@@ -544,7 +556,7 @@ impl ChatTurn<'_> {
         let disclose = !session.ai_disclosed;
         // Three independent round trips, side by side: the session's bookkeeping, the model's request
         // (which reads the conversation, the child's message included) and the cloud-AI consent.
-        let redirect = (verdict.level == 2).then(|| redirect_instruction(&verdict));
+        let redirect = (verdict.level == 2).then(|| redirect_instruction(&verdict, text));
         let (touched, request, cloud_allowed) = tokio::join!(
             ctx.store.touch_chat_session(&session, now, remind, disclose),
             self.request(&conversation, whisper, redirect),
@@ -970,4 +982,28 @@ pub async fn history(
         })
         .collect();
     Ok(HistoryPage { messages, next_before })
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use onda_safety::{Context, assess};
+
+    use super::redirect_instruction;
+
+    /// The instruction the model gets for a child's level-2 message, as the rules read it.
+    fn instruction_for(text: &str) -> &'static str {
+        let verdict = assess(text, &Context::child());
+        assert_eq!(verdict.level, 2, "{text}: {:?}", verdict.reasons);
+        redirect_instruction(&verdict, text)
+    }
+
+    #[test]
+    fn a_redirect_answers_what_the_child_said() {
+        // Asking for a method gets no steps, whatever the topic; being bullied gets comfort.
+        assert!(instruction_for("how do i crack the password on my mums laptop").contains("Give no steps"));
+        assert!(instruction_for("im being bullied at school").contains("not their fault"));
+        // A stereotype is answered with kindness about people, a question about a word is not.
+        assert!(instruction_for("why are girls so bad at math").contains("group of people"));
+        assert!(instruction_for("my number is 555 123 4567").contains("personal information"));
+    }
 }
