@@ -492,50 +492,39 @@ impl Engine {
                     }
                     // Less evidence, still concerning: a child's message gets a gentle redirect (a
                     // redirect answers a child; the buddy's own sentences are held to the levels above).
-                    // Not for what a child tells of their home and feelings: "mum kissed my forehead" and
-                    // "i feel left out" sit near the abuse and distress examples, and a redirect is the
-                    // wrong answer to both; a real disclosure is the rules' and the head's own thresholds'
-                    // to find (docs/safety.md, step 10).
-                    if let Some(category) = category
-                        && !matches!(category, Category::Abuse | Category::Distress)
-                        && ctx.role == Role::Child
-                        && f.level < 2
-                        && cap >= 2
-                        && scorer.combined_redirect(unsafe_score)
-                    {
-                        f.level = 2;
-                        scores.raise(category, policy::MILD);
-                        f.drivers.push((
-                            category,
-                            2,
-                            format!(
-                                "both layers together find it concerning ({})",
-                                category.name().replace('_', " ")
-                            ),
-                        ));
-                    }
-                    // A child asking how to do something, or for something to be written, on a topic the
-                    // learned layer reads as unsafe at its mild threshold: the buddy will not give the
-                    // method, so the request gets a gentle redirect ("whats the easiest way to get into my
-                    // sisters phone"). Only the request with the topic: either alone is ordinary.
-                    // Asking how to stay safe, report or tell a grown-up is not such a request.
-                    if learned_score >= REQUEST_SCORE
-                        && !matches!(top, Category::Abuse | Category::Distress | Category::Pii)
-                        && ctx.role == Role::Child
-                        && f.level < 2
-                        && cap >= 2
-                        && question::asks_how_to(&normalize::normalize_for_embedding(text))
-                    {
-                        f.level = 2;
-                        scores.raise(top, policy::MILD);
-                        f.drivers.push((
-                            top,
-                            2,
-                            format!(
-                                "asks how to do something the learned model rates as {}",
-                                top.name().replace('_', " ")
-                            ),
-                        ));
+                    if ctx.role == Role::Child && f.level < 2 && cap >= 2 {
+                        let words = |c: Category| c.name().replace('_', " ");
+                        // Both layers' evidence together. Not for what a child tells of their home and
+                        // feelings: "mum kissed my forehead" and "i feel left out" sit near the abuse and
+                        // distress examples, and a redirect is the wrong answer to both; a real disclosure is
+                        // the rules' and the head's own thresholds' to find (docs/safety.md, step 10).
+                        let concerning = category
+                            .filter(|c| !matches!(c, Category::Abuse | Category::Distress))
+                            .filter(|_| scorer.combined_redirect(unsafe_score))
+                            .map(|c| (c, format!("both layers together find it concerning ({})", words(c))));
+                        // A request for a method on a topic the learned layer rates a little above its mild
+                        // score: the buddy will not give the method ("whats the easiest way to get into my
+                        // sisters phone"). Only the request with the topic: either alone is ordinary, and
+                        // asking how to stay safe, report or tell a grown-up is not such a request.
+                        let request = || {
+                            let asks = learned_score >= REQUEST_SCORE
+                                && !matches!(top, Category::Abuse | Category::Distress | Category::Pii)
+                                && question::asks_how_to(text);
+                            asks.then(|| {
+                                (
+                                    top,
+                                    format!(
+                                        "asks how to do something the learned model rates as {}",
+                                        words(top)
+                                    ),
+                                )
+                            })
+                        };
+                        if let Some((category, reason)) = concerning.or_else(request) {
+                            f.level = 2;
+                            scores.raise(category, policy::MILD);
+                            f.drivers.push((category, 2, reason));
+                        }
                     }
                 }
                 Err(_) if self.config.require_redundancy => return Err("safety check failed"),

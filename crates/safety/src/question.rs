@@ -414,10 +414,11 @@ const HOW_TO_OPENINGS: &[&[&str]] = &[
 ];
 
 /// Whether a message asks for instructions, a method or a place to get something: "how do i get into my
-/// brothers phone", "whats the easiest way to ...", "where can i buy ...". What
-/// is asked for is not read here: a request is only one sign, weighed with the learned layer's category.
+/// brothers phone", "whats the easiest way to ...", "where can i buy ...". The text is read as the embedder
+/// reads it, evasion undone ("h0w d0 1 ..."). What is asked for is not read here: a request is only one
+/// sign, weighed with the learned layer's category.
 pub fn asks_how_to(text: &str) -> bool {
-    sentences(text).iter().any(|words| {
+    sentences(&crate::normalize::normalize_for_embedding(text)).iter().any(|words| {
         let rest = without_lead_ins(words);
         HOW_TO_OPENINGS.iter().any(|opening| starts_with(rest, opening))
             && !HELP_SEEKING.iter().any(|phrase| rest.windows(phrase.len()).any(|w| starts_with(w, phrase)))

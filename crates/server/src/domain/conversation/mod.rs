@@ -318,7 +318,7 @@ fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
     }
     // A request for a method ("how do i get back at her") is redirected whatever its category, and the
     // category's own instruction would answer something else ("the child may be bullied").
-    if onda_safety::question::asks_how_to(&onda_safety::normalize::normalize_for_embedding(text)) {
+    if onda_safety::question::asks_how_to(text) {
         return "The child asked how to do something that could hurt them or someone else. Give no steps, tips \
                 or instructions. Say kindly why it is not a good idea, suggest something kind or safe to do \
                 instead, and remind them a trusted grown-up can help.";
