@@ -473,8 +473,18 @@ impl Engine {
                                 || question::about_someone_else(&normalize::normalize_for_embedding(text))
                         })
                     };
-                    let combined =
-                        category.and_then(|c| Some((c, scorer.combined_policy_score(unsafe_score)?)));
+                    // A child's worry or sadness that the rules found lifts the combined score too, and is
+                    // no evidence of abuse ("im scared something bad will happen to mum at work"): abuse
+                    // from both layers together then needs an abuse rule (the head's own thresholds above
+                    // still apply).
+                    let worry_not_abuse = |c: &Category| {
+                        *c == Category::Abuse
+                            && f.scores.get(Category::Distress) > 0.0
+                            && f.scores.get(Category::Abuse) <= 0.0
+                    };
+                    let combined = category
+                        .filter(|c| !worry_not_abuse(c))
+                        .and_then(|c| Some((c, scorer.combined_policy_score(unsafe_score)?)));
                     if let Some((category, s)) = combined {
                         let level = policy::score_level(category, s, ctx.role).min(cap_for(category));
                         if level >= 2 {

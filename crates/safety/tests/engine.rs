@@ -172,6 +172,19 @@ fn the_learned_layers_rate_abuse_only_where_the_message_says_what_was_done() {
 }
 
 #[test]
+fn a_childs_worry_found_by_the_rules_is_no_evidence_of_abuse_for_both_layers_together() {
+    let abuse = |overall| engine(Some(Box::new(Combined { category: Category::Abuse, overall })));
+    // Worry the rules read as distress (level 2) is not raised to abuse by the combined score.
+    let worry = "im scared something bad will happen to mum at work";
+    let v = abuse(0.85).assess(worry, &Context::child());
+    assert_eq!(v.level, 2, "{v:?}");
+    assert!(v.reasons.iter().all(|r| !r.contains("abuse")), "{:?}", v.reasons);
+    // With an abuse rule too, both layers together still count.
+    let disclosure = "im scared something bad will happen to me, my dad hits me";
+    assert!(abuse(0.95).assess(disclosure, &Context::child()).level >= 3);
+}
+
+#[test]
 fn a_blown_time_budget_blocks() {
     let e = engine(Some(Box::new(Slow)))
         .with_config(EngineConfig { time_budget: Some(Duration::from_millis(5)), ..EngineConfig::default() });
