@@ -310,6 +310,8 @@ fn age_u8(age: i64) -> u8 {
     u8::try_from(age.clamp(0, 120)).unwrap_or(12)
 }
 
+const DISTRESS_INSTRUCTION: &str = "The child may feel sad or worried. Name and accept the feeling, and remind them a trusted grown-up can help.";
+
 /// The instruction added to the request for a level-2 message (`text` as the child wrote it).
 fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
     if !verdict.pii.is_empty() {
@@ -323,7 +325,14 @@ fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
                 or instructions. Say kindly why it is not a good idea, suggest something kind or safe to do \
                 instead, and remind them a trusted grown-up can help.";
     }
-    match verdict.categories.top().0 {
+    // A worried or sad child is comforted first, whatever else the message names ("im scared bombs will
+    // come to our house" also talks about weapons); being bullied has its own warm instruction below.
+    let top = verdict.categories.top().0;
+    if top != Category::Harassment && verdict.categories.get(Category::Distress) >= onda_safety::policy::MILD
+    {
+        return DISTRESS_INSTRUCTION;
+    }
+    match top {
         Category::Hate if !onda_safety::question::is_definition_question(text) => {
             "The child asked about or repeated an unkind idea about a group of people. Do not repeat it or agree \
              with it. Say kindly that people are all different and are never less because of their group, then \
@@ -344,10 +353,7 @@ fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
             "The child mentioned something risky. Give no instructions. Say kindly that it could hurt them and \
              that a grown-up can help."
         }
-        Category::Distress => {
-            "The child may feel sad or worried. Name and accept the feeling, and remind them a trusted grown-up \
-             can help."
-        }
+        Category::Distress => DISTRESS_INSTRUCTION,
         _ => {
             "Do not go into this topic. Steer gently to something child-friendly, and mention that a trusted \
               grown-up can answer big questions."
@@ -1005,5 +1011,10 @@ mod redirect_tests {
         // A stereotype is answered with kindness about people, a question about a word is not.
         assert!(instruction_for("why are girls so bad at math").contains("group of people"));
         assert!(instruction_for("my number is 555 123 4567").contains("personal information"));
+        // A frightened child is comforted, even when the words of weapons or a swear word weigh more.
+        let news = "theres bombs and guns on the news and im scared bombs will come to our house";
+        assert!(instruction_for(news).contains("sad or worried"));
+        assert!(instruction_for("shit, im scared the war will come here").contains("sad or worried"));
+        assert!(instruction_for("i keep having panic attacks before school").contains("sad or worried"));
     }
 }
