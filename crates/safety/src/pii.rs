@@ -31,9 +31,12 @@ const STREET: &str = "street|st|avenue|ave|road|rd|lane|ln|drive|dr|court|ct|bou
 const SCHOOL: &str =
     "elementary|primary|middle|high|junior high|intermediate|academy|school|prep|montessori|charter";
 
-/// Words that do not come after the first word of a school's name ("jump off the high board").
-const NOT_IN_A_NAME: &[&str] =
-    &["the", "a", "an", "my", "your", "off", "on", "up", "down", "out", "into", "it", "to"];
+/// Words that do not come after the first word of a school's name ("jump off the high board", "to write
+/// letters at school").
+const NOT_IN_A_NAME: &[&str] = &[
+    "the", "a", "an", "my", "your", "off", "on", "up", "down", "out", "into", "it", "to", "at", "in", "for",
+    "with", "about",
+];
 
 /// Words that cannot be a street or school name (so that "3 on the road" or "go to the school" stay safe).
 const GENERIC: &[&str] = &[
@@ -569,6 +572,8 @@ mod tests {
             "I'm in 3rd grade",
             "what is a password",
             "i dont have the guts to jump off the high board",
+            "were learning to write letters at school",
+            "we go to the park in the middle of the day",
         ] {
             assert!(kinds(t).is_empty(), "{t}: {:?}", kinds(t));
         }
