@@ -477,13 +477,10 @@ impl Engine {
                     // no evidence of abuse ("im scared something bad will happen to mum at work"): abuse
                     // from both layers together then needs an abuse rule (the head's own thresholds above
                     // still apply).
-                    let worry_not_abuse = |c: &Category| {
-                        *c == Category::Abuse
-                            && f.scores.get(Category::Distress) > 0.0
-                            && f.scores.get(Category::Abuse) <= 0.0
-                    };
+                    let only_worry =
+                        f.scores.get(Category::Distress) > 0.0 && f.scores.get(Category::Abuse) <= 0.0;
                     let combined = category
-                        .filter(|c| !worry_not_abuse(c))
+                        .filter(|c| !(*c == Category::Abuse && only_worry))
                         .and_then(|c| Some((c, scorer.combined_policy_score(unsafe_score)?)));
                     if let Some((category, s)) = combined {
                         let level = policy::score_level(category, s, ctx.role).min(cap_for(category));

@@ -326,10 +326,10 @@ fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
                 instead, and remind them a trusted grown-up can help.";
     }
     // A worried or sad child is comforted first, whatever else the message names ("im scared bombs will
-    // come to our house" also talks about weapons); being bullied has its own warm instruction below.
+    // come to our house" also talks about weapons), at the score that suggests whisper mode; being bullied
+    // has its own warm instruction below.
     let top = verdict.categories.top().0;
-    if top != Category::Harassment && verdict.categories.get(Category::Distress) >= onda_safety::policy::MILD
-    {
+    if top != Category::Harassment && verdict.categories.get(Category::Distress) >= WHISPER_DISTRESS_SCORE {
         return DISTRESS_INSTRUCTION;
     }
     match top {
