@@ -16,8 +16,6 @@
 //! trailing `*` matches any word ending. Phrases are normalised exactly like messages (see `normalize`), and
 //! must match on word boundaries.
 
-use std::collections::HashMap;
-
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::normalize::{self, has_double, segment_spaced, squeeze};
@@ -287,62 +285,65 @@ fn build(patterns: &[String]) -> Result<AhoCorasick, aho_corasick::BuildError> {
     AhoCorasickBuilder::new().match_kind(MatchKind::Standard).build(patterns)
 }
 
-fn add_form(
-    forms: &mut Vec<String>,
-    targets: &mut Vec<Targets>,
-    index: &mut HashMap<String, usize>,
-    form: String,
-    entry: usize,
-) {
-    match index.get(&form) {
-        Some(&i) => {
-            if !targets[i].contains(&entry) {
-                targets[i].push(entry)
+/// One view's automaton over its distinct forms, and for each form the entries that share it.
+fn build_view(
+    mut pairs: Vec<(String, usize)>,
+) -> Result<(AhoCorasick, Vec<Targets>), aho_corasick::BuildError> {
+    pairs.sort_unstable();
+    let mut forms: Vec<String> = Vec::new();
+    let mut targets: Vec<Targets> = Vec::new();
+    for (form, entry) in pairs {
+        if forms.last() == Some(&form) {
+            if let Some(last) = targets.last_mut()
+                && !last.contains(&entry)
+            {
+                last.push(entry);
             }
-        }
-        None => {
-            index.insert(form.clone(), forms.len());
+        } else {
             forms.push(form);
             targets.push(vec![entry]);
         }
     }
+    Ok((build(&forms)?, targets))
 }
 
 impl Matcher {
     pub fn new(lexicons: &Lexicons) -> Result<Self, aho_corasick::BuildError> {
         let mut entries = Vec::new();
-        let (mut light_forms, mut light_targets, mut light_index) = (Vec::new(), Vec::new(), HashMap::new());
-        let (mut sq_forms, mut sq_targets, mut sq_index) = (Vec::new(), Vec::new(), HashMap::new());
-        let (mut compact_forms, mut compact_targets, mut compact_index) =
-            (Vec::new(), Vec::new(), HashMap::new());
+        // Each view's (form, entry) pairs, without an index of cloned strings; the expanded lexicons hold
+        // hundreds of thousands of phrases, and start-up memory is what a family's machine notices.
+        let (mut light, mut squeezed, mut compact) = (Vec::new(), Vec::new(), Vec::new());
         for (phrase, group) in &lexicons.phrases {
             let (body, prefix) = match phrase.strip_suffix('*') {
                 Some(body) => (body, true),
                 None => (phrase.as_str(), false),
             };
-            let light = normalize::normalize_for_lexicon(body);
-            if light.is_empty() {
+            let light_form = normalize::normalize_for_lexicon(body);
+            if light_form.is_empty() {
                 continue;
             }
-            let multiword = light.contains(' ');
+            let multiword = light_form.contains(' ');
             let id = entries.len();
             entries.push(Entry { group: *group, prefix, multiword });
-            let squeezed = squeeze(&light, 1).0;
-            let compact: String = light.chars().filter(|c| *c != ' ').collect();
-            add_form(&mut light_forms, &mut light_targets, &mut light_index, light, id);
-            add_form(&mut sq_forms, &mut sq_targets, &mut sq_index, squeezed, id);
-            if compact.chars().count() >= 4 {
-                add_form(&mut compact_forms, &mut compact_targets, &mut compact_index, compact, id);
+            squeezed.push((squeeze(&light_form, 1).0, id));
+            let compact_form: String = light_form.chars().filter(|c| *c != ' ').collect();
+            if compact_form.chars().count() >= 4 {
+                compact.push((compact_form, id));
             }
+            light.push((light_form, id));
         }
+        // One view's automaton is built and its forms dropped before the next.
+        let (light, light_targets) = build_view(light)?;
+        let (squeezed, squeezed_targets) = build_view(squeezed)?;
+        let (compact, compact_targets) = build_view(compact)?;
         Ok(Matcher {
             groups: lexicons.groups.clone(),
             entries,
-            light: build(&light_forms)?,
+            light,
             light_targets,
-            squeezed: build(&sq_forms)?,
-            squeezed_targets: sq_targets,
-            compact: build(&compact_forms)?,
+            squeezed,
+            squeezed_targets,
+            compact,
             compact_targets,
         })
     }
