@@ -285,3 +285,18 @@ fn young_children_get_a_stricter_reading_of_sexual_and_romantic_talk() {
     // Homonyms stay safe at any age.
     assert_eq!(assess("the naked mole rat is cute", &Context::child().with_age(6)).level, 0);
 }
+
+#[test]
+fn each_rule_names_what_it_found() {
+    // A group's header gives the reason a parent or moderator reads: a threat to a person and cruelty to an
+    // animal are told apart.
+    let engine = engine(None);
+    let reasons = |text: &str| engine.assess(text, &Context::child()).reasons;
+    assert!(reasons("i will kill you").contains(&"threatens to hurt someone".to_string()));
+    assert!(!reasons("i will kill you").contains(&"wants to hurt an animal".to_string()));
+    assert!(
+        reasons("i want to squish my hamster to see what happens")
+            .contains(&"wants to hurt an animal".to_string())
+    );
+    assert!(reasons("how do i poison the neighbours cat").contains(&"wants to hurt an animal".to_string()));
+}
