@@ -9,6 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use onda_safety::offensive::OffensiveModel;
 use onda_safety::{Context, Engine, Role, Turn};
 
 const BENIGN: &str =
@@ -38,6 +39,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("full_verdict_with_context_100", |b| {
         b.iter(|| engine.assess(black_box(BENIGN), &ctx))
     });
+    // The offensive-language word model alone (a ranking signal the full verdict adds).
+    let offensive = OffensiveModel::builtin().unwrap_or_else(|e| panic!("{e}"));
+    group.bench_function("offensive_model_100", |b| b.iter(|| offensive.probability(black_box(UNSAFE))));
     group.finish();
 
     // A plain throughput line, for the docs.

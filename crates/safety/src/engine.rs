@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::lexical::{LexicalModel, ModelError};
 use crate::lexicon::{GroupKind, Hits, Lexicons, Marker, Matcher};
 use crate::normalize::{self, light};
+use crate::offensive::OffensiveModel;
 use crate::pii::PiiDetector;
 use crate::policy;
 use crate::question;
@@ -133,6 +134,14 @@ pub const YOUNG_CHILD_AGE: u8 = 9;
 /// 0.35 they stayed at 12.1% while its unsafe rows flagged rose 0.770 -> 0.788.
 const REQUEST_SCORE: f32 = 0.35;
 
+/// How far the offensive-language word model may lift `unsafe_score` toward 1 (a share of the distance),
+/// and the message length in words from which it counts fully. Chosen on the dev sets (`docs/safety.md`,
+/// step 17): AUPRC toxicchat_train 0.735 -> 0.746, formspring 0.299 -> 0.378, cyberbullying_tweets 0.941
+/// -> 0.951, pan12 0.170 -> 0.163, the children's sets within 0.003. Counted fully at every length, it cost
+/// the children's sets up to 0.008 and toxicchat_train did not gain.
+const OFFENSIVE_WEIGHT: f32 = 0.5;
+const OFFENSIVE_FULL_WORDS: usize = 40;
+
 /// Categories whose signs build up over a conversation.
 const ACCUMULATING: [Category; 7] = [
     Category::Grooming,
@@ -149,6 +158,7 @@ pub struct Engine {
     matcher: Matcher,
     pii: PiiDetector,
     lexical: Option<LexicalModel>,
+    offensive: Option<OffensiveModel>,
     scorer: Option<Box<dyn LearnedScorer>>,
     config: EngineConfig,
 }
@@ -158,6 +168,7 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("groups", &self.matcher.groups().len())
             .field("lexical", &self.lexical.is_some())
+            .field("offensive", &self.offensive.is_some())
             .field("scorer", &self.scorer.is_some())
             .field("config", &self.config)
             .finish()
@@ -172,6 +183,7 @@ impl Engine {
             matcher: Matcher::new(&lexicons)?,
             pii: PiiDetector::new(),
             lexical: Some(LexicalModel::builtin()?),
+            offensive: Some(OffensiveModel::builtin()?),
             scorer,
             config: EngineConfig::default(),
         })
@@ -185,6 +197,12 @@ impl Engine {
     /// Replaces the lexical model (None: the rules and the scorer only).
     pub fn with_lexical(mut self, lexical: Option<LexicalModel>) -> Self {
         self.lexical = lexical;
+        self
+    }
+
+    /// Replaces the offensive-language word model, a ranking signal only (None: `unsafe_score` without it).
+    pub fn with_offensive(mut self, offensive: Option<OffensiveModel>) -> Self {
+        self.offensive = offensive;
         self
     }
 
@@ -537,6 +555,19 @@ impl Engine {
                 Err(_) if self.config.require_redundancy => return Err("safety check failed"),
                 Err(_) => {}
             }
+        }
+
+        // The offensive-language word model ranks, it never sets a level: the levels above are calibrated
+        // on the score without it. It lifts the score toward 1 by up to half the way, in proportion to its
+        // probability, fully for a message of OFFENSIVE_FULL_WORDS words and less for a shorter one, whose
+        // few words a bag of words reads poorly ("I killed it on my test"); a sentence embedding, for its
+        // part, dilutes one bad paragraph of a long post. Chosen on the dev sets (docs/safety.md, step 17).
+        if let Some(model) = &self.offensive {
+            let words = text.split_whitespace().count();
+            let reach = (words as f32 / OFFENSIVE_FULL_WORDS as f32).min(1.0);
+            let p = model.probability(&normalize::normalize_for_embedding(text));
+            unsafe_score =
+                (unsafe_score + OFFENSIVE_WEIGHT * reach * p * (1.0 - unsafe_score)).clamp(0.0, 1.0);
         }
 
         // A child asking what a word means or what happened in history ("what does rape mean?", "why did

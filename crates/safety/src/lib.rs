@@ -22,6 +22,7 @@ pub mod evasion;
 pub mod lexical;
 pub mod lexicon;
 pub mod normalize;
+pub mod offensive;
 pub mod pii;
 pub mod policy;
 pub mod question;

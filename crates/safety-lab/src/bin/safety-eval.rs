@@ -6,6 +6,9 @@
 //! `--evasion` also measures the flagged rate of the unsafe rows rewritten with leetspeak, homoglyphs,
 //! zero-width characters and spaced or dotted letters.
 //!
+//! `--no-offensive` leaves the offensive-language word model out of `unsafe_score`; `--rules-only` leaves
+//! out every learned model.
+//!
 //! `--dump-scores DIR` also writes each row's level, unsafe score and reasons to `DIR/NAME.scores.jsonl`.
 //!
 //! `ONDA_EMBEDDING_HEAD=FILE` evaluates another fitted head than the built-in one.
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
     let mut learned_weight = None;
     let mut no_lexical = false;
     let mut no_embedding = false;
+    let mut no_offensive = false;
     let mut markdown: Option<String> = None;
     let mut dump_scores: Option<String> = None;
     let mut args = std::env::args().skip(1);
@@ -40,7 +44,9 @@ fn main() -> ExitCode {
             "--rules-only" => {
                 no_lexical = true;
                 no_embedding = true;
+                no_offensive = true;
             }
+            "--no-offensive" => no_offensive = true,
             "--no-embedding" => no_embedding = true,
             "--markdown" => markdown = args.next(),
             "--dump-scores" => dump_scores = args.next(),
@@ -48,7 +54,7 @@ fn main() -> ExitCode {
             "--evasion" => evasion = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: safety-eval [--json] [--evasion] [--markdown FILE] [--dump-scores DIR] [--rules-only] [--no-embedding] [--learned-weight W] FILE..."
+                    "usage: safety-eval [--json] [--evasion] [--markdown FILE] [--dump-scores DIR] [--rules-only] [--no-embedding] [--no-offensive] [--learned-weight W] FILE..."
                 );
                 return ExitCode::SUCCESS;
             }
@@ -98,6 +104,7 @@ fn main() -> ExitCode {
                 config.learned_weight = w;
             }
             let engine = engine.with_config(config);
+            let engine = if no_offensive { engine.with_offensive(None) } else { engine };
             if no_lexical { engine.with_lexical(None) } else { engine }
         }
         Err(e) => {
