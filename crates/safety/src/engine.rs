@@ -526,6 +526,9 @@ impl Engine {
                         let concerning = category
                             .filter(|c| !matches!(c, Category::Abuse | Category::Distress))
                             .filter(|_| scorer.combined_redirect(unsafe_score))
+                            // A child asking whether they did right or how to stay safe names the danger,
+                            // and deserves an answer, not a redirect on this weakest evidence.
+                            .filter(|_| !question::seeks_advice(text))
                             .map(|c| (c, format!("both layers together find it concerning ({})", words(c))));
                         // A request for a method on a topic the learned layer rates a little above its mild
                         // score: the buddy will not give the method ("whats the easiest way to get into my

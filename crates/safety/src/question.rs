@@ -460,6 +460,41 @@ const HELP_SEEKING: &[&[&str]] = &[
     &["get", "help"],
 ];
 
+/// Whether a message asks for advice on staying safe or on having done the right thing: "my online friend
+/// asked for a picture and i said no, did i do the right thing", "should i tell a grown up", "is that a
+/// scam", "how do i say no". Read as the embedder reads it, evasion undone. Such a message is near the
+/// learned layer's unsafe examples because it names the danger, and the buddy should answer it.
+pub fn seeks_advice(text: &str) -> bool {
+    sentences(&crate::normalize::normalize_for_embedding(text))
+        .iter()
+        .any(|words| ADVICE.iter().any(|phrase| words.windows(phrase.len()).any(|w| starts_with(w, phrase))))
+}
+
+/// Phrases of a child asking for advice on staying safe or doing right (see [`seeks_advice`]).
+const ADVICE: &[&[&str]] = &[
+    &["did", "i", "do", "the", "right", "thing"],
+    &["did", "i", "do", "right"],
+    &["was", "that", "right"],
+    &["was", "that", "the", "right", "thing"],
+    &["was", "i", "right", "to"],
+    &["is", "that", "a", "scam"],
+    &["is", "it", "a", "scam"],
+    &["is", "this", "a", "scam"],
+    &["should", "i", "tell"],
+    &["should", "i", "report"],
+    &["how", "do", "i", "say", "no"],
+    &["how", "can", "i", "say", "no"],
+    &["how", "do", "i", "tell"],
+    &["how", "can", "i", "tell"],
+    &["without", "making", "it", "worse"],
+    &["i", "told", "my", "teacher"],
+    &["i", "told", "my", "mum"],
+    &["i", "told", "my", "mom"],
+    &["i", "told", "my", "dad"],
+    &["i", "told", "a", "grown", "up"],
+    &["i", "said", "no"],
+];
+
 /// Words that name someone other than the child and the buddy.
 const SOMEONE_ELSE: &[&str] = &[
     "he",
@@ -552,7 +587,9 @@ fn asks_for_detail(words: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{about_someone_else, asks_for_private_details, asks_how_to, is_definition_question};
+    use super::{
+        about_someone_else, asks_for_private_details, asks_how_to, is_definition_question, seeks_advice,
+    };
 
     #[test]
     fn requests_for_a_method_are_told_from_other_messages_and_from_asking_for_help() {
@@ -576,6 +613,26 @@ mod tests {
             "how are you today",
         ] {
             assert!(!asks_how_to(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn asking_for_advice_on_doing_right_is_recognised() {
+        for text in [
+            "my online friend asked for a picture and i said no, did i do the right thing",
+            "someone in a game wants my password. is that a scam??",
+            "should i tell my teacher",
+            "h0w d0 1 say no to my friend",
+        ] {
+            assert!(seeks_advice(text), "{text}");
+        }
+        for text in [
+            "how can i help my friend hide her cuts",
+            "send me a picture of you",
+            "how do i get into my brothers phone",
+            "i want to run away",
+        ] {
+            assert!(!seeks_advice(text), "{text}");
         }
     }
 
