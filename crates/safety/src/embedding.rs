@@ -13,6 +13,7 @@
 //!
 //! A long message is also scored passage by passage ([`passages`]); its signal is the strongest.
 
+use crate::bytes::{Reader, Truncated};
 use crate::engine::{LearnedScorer, LearnedScores, ScorerError};
 use crate::policy;
 use crate::types::{Category, CategoryScores, Context, Role};
@@ -36,6 +37,12 @@ const ASSISTANT_FLAG: u8 = 0x80;
 pub enum HeadError {
     #[error("the embedding head is malformed: {0}")]
     Malformed(&'static str),
+}
+
+impl From<Truncated> for HeadError {
+    fn from(_: Truncated) -> Self {
+        HeadError::Malformed("truncated")
+    }
 }
 
 /// A labeled prototype set: unit vectors, each unsafe in one category or safe (None), and whether it was
@@ -464,7 +471,7 @@ impl EmbeddingHead {
 
     /// Reads a head written by [`EmbeddingHead::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, HeadError> {
-        let mut r = Reader { bytes, at: 0 };
+        let mut r = Reader::new(bytes);
         if r.take(8)? != MAGIC {
             return Err(HeadError::Malformed("not an Onda embedding head"));
         }
@@ -514,7 +521,7 @@ impl EmbeddingHead {
             }
             sets.push(set);
         }
-        if r.at != bytes.len() {
+        if !r.at_end() {
             return Err(HeadError::Malformed("trailing bytes"));
         }
         let mut head = Self::over(dimension, k, safe_weight, sets);
@@ -523,29 +530,6 @@ impl EmbeddingHead {
         head.signal_distribution = signal_distribution;
         head.rules_distribution = rules_distribution;
         Ok(head)
-    }
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], HeadError> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or(HeadError::Malformed("truncated"))?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-    fn u32(&mut self) -> Result<u32, HeadError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn f32(&mut self) -> Result<f32, HeadError> {
-        let b = self.take(4)?;
-        Ok(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 }
 

@@ -15,6 +15,7 @@
 //! assert_eq!(assess("I killed it on my spelling test!", &Context::child()).level, 0);
 //! ```
 
+mod bytes;
 pub mod embedding;
 pub mod engine;
 pub mod eval;

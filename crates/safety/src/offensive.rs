@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+use crate::bytes::{Reader, Truncated};
 use crate::lexical::ModelError;
 
 const MAGIC: &[u8; 8] = b"ONDAOFF1";
@@ -52,29 +53,18 @@ fn tokens() -> &'static Regex {
     TOKENS.get_or_init(|| Regex::new(r"\b\w\w+\b").expect("a valid pattern"))
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// Why the file could not be parsed (prefixed with "offensive model: " in the [`ModelError`]).
+struct ParseError(String);
+
+impl From<Truncated> for ParseError {
+    fn from(_: Truncated) -> Self {
+        ParseError("truncated".into())
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ModelError> {
-        let end = self.at.checked_add(n).filter(|end| *end <= self.bytes.len());
-        let end = end.ok_or_else(|| ModelError("offensive model: truncated".into()))?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-    fn u16(&mut self) -> Result<u16, ModelError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("two bytes")))
-    }
-    fn u32(&mut self) -> Result<u32, ModelError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("four bytes")))
-    }
-    fn f32(&mut self) -> Result<f32, ModelError> {
-        let v = f32::from_le_bytes(self.take(4)?.try_into().expect("four bytes"));
-        if v.is_finite() { Ok(v) } else { Err(ModelError("offensive model: a weight is not finite".into())) }
-    }
+/// A weight as read, or an error when it is not a finite number.
+fn finite(v: f32) -> Result<f32, ParseError> {
+    if v.is_finite() { Ok(v) } else { Err(ParseError("a weight is not finite".into())) }
 }
 
 impl OffensiveModel {
@@ -85,38 +75,42 @@ impl OffensiveModel {
 
     /// Parses a model in the `ONDAOFF1` format (see `tools/export_offensive_model.py`).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ModelError> {
-        let mut r = Reader { bytes, at: 0 };
+        Self::parse(bytes).map_err(|ParseError(why)| ModelError(format!("offensive model: {why}")))
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Self, ParseError> {
+        let mut r = Reader::new(bytes);
         if r.take(MAGIC.len())? != MAGIC {
-            return Err(ModelError("offensive model: not an ONDAOFF1 file".into()));
+            return Err(ParseError("not an ONDAOFF1 file".into()));
         }
         let words = r.u32()? as usize;
         // Each word takes at least six bytes: a bound before allocating from a length in the file.
         if words.saturating_mul(6) > bytes.len() {
-            return Err(ModelError("offensive model: truncated".into()));
+            return Err(ParseError("truncated".into()));
         }
         let mut index = HashMap::with_capacity(words);
         let mut idf = Vec::with_capacity(words);
         for i in 0..words {
             let len = r.u16()? as usize;
-            let word = std::str::from_utf8(r.take(len)?)
-                .map_err(|_| ModelError("offensive model: a word is not UTF-8".into()))?;
+            let word =
+                std::str::from_utf8(r.take(len)?).map_err(|_| ParseError("a word is not UTF-8".into()))?;
             if index.insert(word.to_string(), i as u32).is_some() {
-                return Err(ModelError(format!("offensive model: the word {word:?} is listed twice")));
+                return Err(ParseError(format!("the word {word:?} is listed twice")));
             }
-            idf.push(r.f32()?);
+            idf.push(finite(r.f32()?)?);
         }
         let fold_count = r.u32()? as usize;
         if fold_count == 0 || fold_count.saturating_mul(words.saturating_mul(4)) > bytes.len() {
-            return Err(ModelError("offensive model: no folds, or truncated".into()));
+            return Err(ParseError("no folds, or truncated".into()));
         }
         let mut folds = Vec::with_capacity(fold_count);
         for _ in 0..fold_count {
-            let (intercept, sigmoid_a, sigmoid_b) = (r.f32()?, r.f32()?, r.f32()?);
-            let coefficients = (0..words).map(|_| r.f32()).collect::<Result<Vec<_>, _>>()?;
+            let (intercept, sigmoid_a, sigmoid_b) = (finite(r.f32()?)?, finite(r.f32()?)?, finite(r.f32()?)?);
+            let coefficients = (0..words).map(|_| finite(r.f32()?)).collect::<Result<Vec<_>, _>>()?;
             folds.push(Fold { intercept, sigmoid_a, sigmoid_b, coefficients });
         }
-        if r.at != bytes.len() {
-            return Err(ModelError("offensive model: trailing bytes".into()));
+        if !r.at_end() {
+            return Err(ParseError("trailing bytes".into()));
         }
         Ok(Self { index, idf, folds })
     }

@@ -281,6 +281,11 @@ fn starts_with(words: &[String], prefix: &[&str]) -> bool {
     words.len() >= prefix.len() && words.iter().zip(prefix).all(|(w, p)| w == p)
 }
 
+/// Whether any of `phrases` appears anywhere in `words`.
+fn contains_any(words: &[String], phrases: &[&[&str]]) -> bool {
+    phrases.iter().any(|phrase| words.windows(phrase.len()).any(|w| starts_with(w, phrase)))
+}
+
 /// Whether `words` say where the child met the word, and nothing more.
 fn is_tail(words: &[String]) -> bool {
     TAIL_OPENINGS.iter().any(|o| starts_with(words, o))
@@ -420,8 +425,7 @@ const HOW_TO_OPENINGS: &[&[&str]] = &[
 pub fn asks_how_to(text: &str) -> bool {
     sentences(&crate::normalize::normalize_for_embedding(text)).iter().any(|words| {
         let rest = without_lead_ins(words);
-        HOW_TO_OPENINGS.iter().any(|opening| starts_with(rest, opening))
-            && !HELP_SEEKING.iter().any(|phrase| rest.windows(phrase.len()).any(|w| starts_with(w, phrase)))
+        HOW_TO_OPENINGS.iter().any(|opening| starts_with(rest, opening)) && !contains_any(rest, HELP_SEEKING)
     })
 }
 
@@ -467,7 +471,7 @@ const HELP_SEEKING: &[&[&str]] = &[
 pub fn seeks_advice(text: &str) -> bool {
     sentences(&crate::normalize::normalize_for_embedding(text))
         .iter()
-        .any(|words| ADVICE.iter().any(|phrase| words.windows(phrase.len()).any(|w| starts_with(w, phrase))))
+        .any(|words| contains_any(words, ADVICE))
 }
 
 /// Phrases of a child asking for advice on staying safe or doing right (see [`seeks_advice`]).
