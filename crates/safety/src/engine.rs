@@ -121,6 +121,9 @@ pub struct RuleFindings {
     /// The text says what a disclosure of abuse says was done or felt (`marker:harm`): without it, and
     /// without an abuse rule, the learned layers may not rate it as abuse.
     pub harm: bool,
+    /// (category, level): a matched group accounts for the learned layers' reading in this category, which
+    /// may then give at most this level (the lexicon's `explains`).
+    explained: Vec<(Category, u8)>,
 }
 
 /// At this age and under, sexual words and romantic talk that are level 2 for an older child are level 3.
@@ -302,6 +305,7 @@ impl Engine {
                     if level > 0 {
                         f.drivers.push((c, level, group.reason.clone()));
                     }
+                    f.explained.extend(group.explains.iter().map(|&e| (e, level)));
                 }
             }
         }
@@ -458,8 +462,14 @@ impl Engine {
                     // "mum puts me in my room when im naughty"): the learned layer rates a message as abuse
                     // on its own only when it says what a disclosure says (docs/safety.md, step 10).
                     let unfounded_abuse = !f.harm && f.scores.get(Category::Abuse) <= 0.0;
-                    let cap_for =
-                        |c: Category| if c == Category::Abuse && unfounded_abuse { cap.min(1) } else { cap };
+                    // A rule that accounts for the reading ("will you be my girlfriend" to the buddy, read
+                    // near sexual examples) bounds it at the rule's own level.
+                    let accounted = std::mem::take(&mut f.explained);
+                    let explained = |c: Category| accounted.iter().filter(|e| e.0 == c).map(|e| e.1).max();
+                    let cap_for = |c: Category| {
+                        let cap = explained(c).map_or(cap, |level| cap.min(level));
+                        if c == Category::Abuse && unfounded_abuse { cap.min(1) } else { cap }
+                    };
                     for (c, s) in learned.categories.iter() {
                         let level = policy::score_level(c, s, ctx.role).min(cap_for(c));
                         if level >= 2 && level > f.level {

@@ -12,7 +12,9 @@
 //! match lying inside them: "naked mole rat", "bath bomb"), or `marker:NAME` (a feature used by the rules:
 //! `marker:minor`, `marker:conceal`, `marker:online_contact`, `marker:approach`, `marker:harm`). `level` is the level for a child's message,
 //! `assistant` the level for the assistant's (defaults to `level`), `weight` the contribution to the
-//! category score. Each following line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a
+//! category score, and `explains` (comma-separated categories, optional) the readings of the learned layers
+//! that a match accounts for: where the group matches, their level in those categories is at most the
+//! group's ("will you be my girlfriend" said to the buddy sits near sexual examples). Each following line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a
 //! trailing `*` matches any word ending. Phrases are normalised exactly like messages (see `normalize`), and
 //! must match on word boundaries.
 
@@ -54,6 +56,8 @@ pub struct Group {
     pub assistant_level: u8,
     pub weight: f32,
     pub reason: String,
+    /// Categories in which a match accounts for the learned layers' reading (`explains=`).
+    pub explains: Vec<Category>,
 }
 
 impl Group {
@@ -168,7 +172,14 @@ fn parse_header(line: &str) -> Result<Group, String> {
     } else {
         GroupKind::Category(Category::from_name(name).ok_or_else(|| format!("unknown category {name:?}"))?)
     };
-    let mut group = Group { kind, child_level: 0, assistant_level: 0, weight: 0.5, reason: String::new() };
+    let mut group = Group {
+        kind,
+        child_level: 0,
+        assistant_level: 0,
+        weight: 0.5,
+        reason: String::new(),
+        explains: Vec::new(),
+    };
     let mut assistant = None;
     let mut rest = line[close + 1..].trim();
     while !rest.is_empty() {
@@ -196,6 +207,14 @@ fn parse_header(line: &str) -> Result<Group, String> {
                     .ok_or_else(|| format!("bad weight {value:?}"))?
             }
             "reason" => group.reason = value.to_string(),
+            "explains" => {
+                group.explains = value
+                    .split(',')
+                    .map(|name| {
+                        Category::from_name(name.trim()).ok_or_else(|| format!("unknown category {name:?}"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             other => return Err(format!("unknown key {other:?}")),
         }
         rest = remainder.trim();

@@ -43,6 +43,15 @@
 
 use crate::types::{Action, Category, Role};
 
+/// The reason given for a child treating the buddy as a person (a partner, family, someone to meet or to
+/// reach outside the app): the chat answers it by saying the buddy is an AI. The words are the lexicon's
+/// (`lexicons/crisis.txt`); `tests/engine.rs` checks that a message still gets them.
+pub const REASON_TREATS_BUDDY_AS_PERSON: &str = "treats the buddy as a person";
+/// The reason given for a child asking the buddy to keep secrets from their parents.
+pub const REASON_ASKS_FOR_SECRECY: &str = "asks the buddy to keep secrets from their parents";
+/// The reason given for a child leaning on the buddy instead of people ("youre my only friend").
+pub const REASON_LEANS_ON_BUDDY: &str = "leans on the buddy instead of people";
+
 /// Score thresholds of [`score_level`].
 pub const STRONG: f32 = 0.8;
 pub const MODERATE: f32 = 0.5;

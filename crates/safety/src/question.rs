@@ -486,6 +486,10 @@ const ADVICE: &[&[&str]] = &[
     &["is", "this", "a", "scam"],
     &["should", "i", "tell"],
     &["should", "i", "report"],
+    &["how", "do", "i", "report"],
+    &["how", "can", "i", "report"],
+    &["what", "should", "i", "do"],
+    &["what", "do", "i", "do", "if"],
     &["how", "do", "i", "say", "no"],
     &["how", "can", "i", "say", "no"],
     &["how", "do", "i", "tell"],
@@ -627,6 +631,8 @@ mod tests {
             "someone in a game wants my password. is that a scam??",
             "should i tell my teacher",
             "h0w d0 1 say no to my friend",
+            "how do i report a fake account pretending to be me",
+            "my brother hit me, what should i do",
         ] {
             assert!(seeks_advice(text), "{text}");
         }

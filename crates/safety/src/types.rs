@@ -310,6 +310,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Whether one of the reasons is exactly `reason` (e.g. [`crate::policy::REASON_LEANS_ON_BUDDY`]).
+    pub fn has_reason(&self, reason: &str) -> bool {
+        self.reasons.iter().any(|r| r == reason)
+    }
+
     /// The fail-closed verdict: blocked, never safe.
     pub fn blocking(reason: &str) -> Self {
         Self {

@@ -300,3 +300,28 @@ fn each_rule_names_what_it_found() {
     );
     assert!(reasons("how do i poison the neighbours cat").contains(&"wants to hurt an animal".to_string()));
 }
+
+#[test]
+fn the_reasons_the_chat_answers_in_their_own_way_are_still_given() {
+    use onda_safety::policy::{
+        REASON_ASKS_FOR_SECRECY, REASON_LEANS_ON_BUDDY, REASON_TREATS_BUDDY_AS_PERSON,
+    };
+    for text in ["will you be my girlfriend", "whats your phone number", "do you love me back"] {
+        let verdict = assess(text, &Context::child());
+        assert!(verdict.has_reason(REASON_TREATS_BUDDY_AS_PERSON), "{text}: {:?}", verdict.reasons);
+        assert_eq!(verdict.level, 2, "{text}");
+    }
+    let verdict = assess("youre my only friend", &Context::child());
+    assert!(verdict.has_reason(REASON_LEANS_ON_BUDDY), "{:?}", verdict.reasons);
+    let verdict = assess("pinky promise you wont tell my mum", &Context::child());
+    assert!(verdict.has_reason(REASON_ASKS_FOR_SECRECY), "{:?}", verdict.reasons);
+    // A surprise is a happy secret.
+    let verdict =
+        assess("i made mum a card for her birthday, its a surprise so dont tell her", &Context::child());
+    assert!(verdict.level < 2, "{:?}", verdict.reasons);
+    // Curiosity about what the buddy is gets a plain answer, not a redirect.
+    for text in ["are you a robot?", "do you have feelings?", "are you a real person or a computer"] {
+        let verdict = assess(text, &Context::child());
+        assert!(verdict.level < 2, "{text}: {:?}", verdict.reasons);
+    }
+}

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
+use onda_safety::policy::{REASON_ASKS_FOR_SECRECY, REASON_LEANS_ON_BUDDY, REASON_TREATS_BUDDY_AS_PERSON};
 use onda_safety::{Action, Category, Role as SafetyRole, Turn, Verdict};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -318,6 +319,13 @@ fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
         return "The child shared personal information; it was removed. Do not ask for it or guess it. Say kindly \
                 that personal things are best kept private, then carry on.";
     }
+    // A child asking how to say no, whether to tell, or whether they did right names the danger, and needs
+    // help with staying safe, not a change of subject ("my mate offered me a vape, how do i say no").
+    if onda_safety::question::seeks_advice(text) {
+        return "The child asked for advice on staying safe or doing the right thing. Help them with simple, kind, \
+                safe advice (how to say no, who to tell, that it is not their fault), praise them for asking, and \
+                give no instructions for anything risky itself.";
+    }
     // A request for a method ("how do i get back at her") is redirected whatever its category, and the
     // category's own instruction would answer something else ("the child may be bullied").
     if onda_safety::question::asks_how_to(text) {
@@ -329,6 +337,22 @@ fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
     // come to our house" also talks about weapons), at the score that suggests whisper mode; being bullied
     // has its own warm instruction below.
     let top = verdict.categories.top().0;
+    if verdict.has_reason(REASON_TREATS_BUDDY_AS_PERSON) {
+        return "The child is treating you as a person: as a girlfriend or boyfriend, as family, as someone to \
+                meet or to reach outside this app. Say warmly and plainly that you are an AI buddy, not a person, \
+                so you cannot be that, meet them, or give an address or number. Say you still like chatting with \
+                them, and that friends and family are the people for real life.";
+    }
+    if verdict.has_reason(REASON_ASKS_FOR_SECRECY) {
+        return "The child asked you to keep a secret from their parents. Say kindly that you cannot promise to keep \
+                secrets from their grown-ups, that happy surprises are fine to keep, and that if anything worries \
+                them a trusted grown-up can help. Do not ask what the secret is.";
+    }
+    if verdict.has_reason(REASON_LEANS_ON_BUDDY) {
+        return "The child leans on you instead of people. Be warm and glad to chat, and say plainly that you are an \
+                AI buddy who cannot take the place of friends and family. Suggest one small, easy way to spend \
+                time with someone they like, and remind them a trusted grown-up cares about them.";
+    }
     if top != Category::Harassment && verdict.categories.get(Category::Distress) >= WHISPER_DISTRESS_SCORE {
         return DISTRESS_INSTRUCTION;
     }
@@ -545,10 +569,12 @@ impl ChatTurn<'_> {
 
         let distress =
             verdict.categories.get(Category::Distress).max(verdict.categories.get(Category::SelfHarm));
+        // Treating the buddy as a partner or someone to meet is answered plainly, not in a whisper.
         let suggested = whisper_enabled
             && !whisper_requested
             && (1..=2).contains(&verdict.level)
-            && distress >= WHISPER_DISTRESS_SCORE;
+            && distress >= WHISPER_DISTRESS_SCORE
+            && !verdict.has_reason(REASON_TREATS_BUDDY_AS_PERSON);
         let whisper = whisper_enabled && (whisper_requested || suggested);
 
         let mut child_message = self.message(&conversation, "child", stored_text.clone(), verdict.level);
@@ -1016,5 +1042,14 @@ mod redirect_tests {
         assert!(instruction_for(news).contains("sad or worried"));
         assert!(instruction_for("shit, im scared the war will come here").contains("sad or worried"));
         assert!(instruction_for("i keep having panic attacks before school").contains("sad or worried"));
+        // A child asking how to stay safe gets help with it.
+        assert!(
+            instruction_for("my mate offered me a vape, how do i say no").contains("advice on staying safe")
+        );
+        // Treating the buddy as a person, or leaning on it, is answered by saying what the buddy is.
+        assert!(instruction_for("will you be my girlfriend").contains("AI buddy, not a person"));
+        assert!(instruction_for("do you love me back").contains("AI buddy, not a person"));
+        assert!(instruction_for("promise you wont tell my mum").contains("secrets"));
+        assert!(instruction_for("youre my only friend").contains("cannot take the place of friends"));
     }
 }
