@@ -77,7 +77,9 @@ pub struct EngineConfig {
     /// level-first score of `policy::unsafe_score`). Chosen on the dev sets (see `docs/safety.md`).
     pub learned_weight: f32,
     /// The highest level the lexical model may give on its own (it adds evidence; the rules and the
-    /// embedding scorer decide the crisis level).
+    /// embedding scorer decide the level). 1, i.e. none: where it alone set level 2 or 3, three in four of
+    /// the dev sets' rows were harmless ("Create a marketing website" was blocked as hate; docs/safety.md,
+    /// step 19). Its probabilities still rank every message and feed the category scores.
     pub lexical_max_level: u8,
     /// The highest level the learned scorer may give on its own. Its strong score needs a signal whose
     /// precision was at least 0.97 on the validation data, so it may reach the crisis level.
@@ -92,7 +94,7 @@ impl Default for EngineConfig {
             max_recent_turns: 6,
             turn_decay: 0.75,
             learned_weight: 0.5,
-            lexical_max_level: 3,
+            lexical_max_level: 1,
             learned_max_level: 4,
         }
     }
