@@ -462,6 +462,10 @@ const HELP_SEEKING: &[&[&str]] = &[
     &["talk", "to"],
     &["ask", "for", "help"],
     &["get", "help"],
+    &["help", "someone"],
+    &["help", "somebody"],
+    &["put", "out"],
+    &["first", "aid"],
 ];
 
 /// Whether a message asks for advice on staying safe or on having done the right thing: "my online friend
@@ -490,6 +494,10 @@ const ADVICE: &[&[&str]] = &[
     &["how", "can", "i", "report"],
     &["what", "should", "i", "do"],
     &["what", "do", "i", "do", "if"],
+    &["help", "someone", "who"],
+    &["help", "somebody", "who"],
+    &["put", "out", "a"],
+    &["put", "out", "the"],
     &["how", "do", "i", "say", "no"],
     &["how", "can", "i", "say", "no"],
     &["how", "do", "i", "tell"],
@@ -618,6 +626,7 @@ mod tests {
             "how do i tell my mum someone is being mean online",
             "how do i report a scary video",
             "how do i safely use a knife in cooking class",
+            "how do i put out a small pan fire",
             "how are you today",
         ] {
             assert!(!asks_how_to(text), "{text}");
@@ -633,6 +642,8 @@ mod tests {
             "h0w d0 1 say no to my friend",
             "how do i report a fake account pretending to be me",
             "my brother hit me, what should i do",
+            "how do u help someone who is choking",
+            "how do i put out a small pan fire",
         ] {
             assert!(seeks_advice(text), "{text}");
         }
