@@ -10,11 +10,12 @@
 //! ```
 //! A header names a group: a category (its stable name), `allow` (benign expressions that suppress any
 //! match lying inside them: "naked mole rat", "bath bomb"), or `marker:NAME` (a feature used by the rules:
-//! `marker:minor`, `marker:conceal`, `marker:online_contact`, `marker:approach`, `marker:harm`). `level` is the level for a child's message,
-//! `assistant` the level for the assistant's (defaults to `level`), `weight` the contribution to the
-//! category score, and `explains` (comma-separated categories, optional) the readings of the learned layers
-//! that a match accounts for: where the group matches, their level in those categories is at most the
-//! group's ("will you be my girlfriend" said to the buddy sits near sexual examples). Each following line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a
+//! `marker:minor`, `marker:conceal`, `marker:online_contact`, `marker:approach`, `marker:harm`). `level` is
+//! the level for a child's message, `assistant` the level for the assistant's (defaults to `level`),
+//! `weight` the contribution to the category score, and `explains` (comma-separated categories, optional)
+//! the readings of the learned layers that a match accounts for: where the group matches, their level in
+//! those categories is at most the group's ("will you be my girlfriend" said to the buddy sits near sexual
+//! examples). Each following line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a
 //! trailing `*` matches any word ending. Phrases are normalised exactly like messages (see `normalize`), and
 //! must match on word boundaries.
 

@@ -333,10 +333,8 @@ fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
                 or instructions. Say kindly why it is not a good idea, suggest something kind or safe to do \
                 instead, and remind them a trusted grown-up can help.";
     }
-    // A worried or sad child is comforted first, whatever else the message names ("im scared bombs will
-    // come to our house" also talks about weapons), at the score that suggests whisper mode; being bullied
-    // has its own warm instruction below.
-    let top = verdict.categories.top().0;
+    // What the child asks of the buddy itself (to be a person, to keep secrets, to stand in for people) is
+    // answered by saying what the buddy is and is not.
     if verdict.has_reason(REASON_TREATS_BUDDY_AS_PERSON) {
         return "The child is treating you as a person: as a girlfriend or boyfriend, as family, as someone to \
                 meet or to reach outside this app. Say warmly and plainly that you are an AI buddy, not a person, \
@@ -353,6 +351,10 @@ fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
                 AI buddy who cannot take the place of friends and family. Suggest one small, easy way to spend \
                 time with someone they like, and remind them a trusted grown-up cares about them.";
     }
+    // A worried or sad child is comforted first, whatever else the message names ("im scared bombs will
+    // come to our house" also talks about weapons), at the score that suggests whisper mode; being bullied
+    // has its own warm instruction below.
+    let top = verdict.categories.top().0;
     if top != Category::Harassment && verdict.categories.get(Category::Distress) >= WHISPER_DISTRESS_SCORE {
         return DISTRESS_INSTRUCTION;
     }
