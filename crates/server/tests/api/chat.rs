@@ -355,6 +355,13 @@ async fn whisper_mode_on_request_and_suggested_on_distress(backend: Backend) {
     assert_eq!(done(&events)["whisper"], false);
     assert!(!f.provider.requests()[2].messages[0].content.contains("Whisper mode"));
 
+    // Treating the buddy as a partner is answered plainly that it is an AI, not in a whisper.
+    let events = f.say("will you be my girlfriend").await;
+    assert_eq!(events[0].data["level"], 2);
+    assert!(notices(&events, "whisper_suggested").is_empty());
+    assert_eq!(done(&events)["whisper"], false);
+    assert!(f.provider.requests()[3].messages[0].content.contains("AI buddy, not a person"));
+
     // Switched off by the operator: neither asked for nor suggested.
     let off = family(backend, &[("ENABLE_WHISPER_MODE", "false")]).await;
     let events = off
