@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod finetune;
+pub mod mlp;
 
 use std::path::Path;
 

@@ -3,7 +3,11 @@
 //!
 //! The signal of a message is, for each prototype set (adults' register and children's), the mean cosine
 //! similarity of its `k` nearest unsafe prototypes minus `safe_weight` times that of its `k` nearest safe
-//! ones, summed over the sets. The category is the weighted vote of the nearest unsafe prototypes.
+//! ones, summed over the sets. The category is the weighted vote of the nearest unsafe prototypes. A small
+//! neural network fitted on the same prototypes and the public `train` sets ([`Classifier`]) reads the
+//! same embedding; where the head has one, its rank joins the signal's in the overall unsafe score (which
+//! ranks, and sets a level through the combined thresholds), while the head's own thresholds stay on the
+//! neighbours' signal.
 //! Calibration, fitted by `safety-fit-embedding` on validation data that is never eval-only
 //! (`docs/safety.md` says which):
 //! - three thresholds on the signal, where precision reached 0.75, 0.90 and 0.97, mapped onto the
@@ -27,7 +31,7 @@ pub trait TextEmbedder: Send + Sync {
 
 /// The built-in head, fitted by `cargo run -p onda-safety-lab --release --bin safety-fit-embedding`.
 const BUILTIN: &[u8] = include_bytes!("../model/embedding.bin");
-const MAGIC: &[u8; 8] = b"ONDAEMB3";
+const MAGIC: &[u8; 8] = b"ONDAEMB4";
 const SAFE_LABEL: u8 = u8::MAX;
 /// The label byte's flag for an example written as the assistant.
 const ASSISTANT_FLAG: u8 = 0x80;
@@ -120,13 +124,75 @@ pub struct EmbeddingHead {
     pub signal_distribution: Distribution,
     /// The rules' score (`Verdict::unsafe_score` without layer 2) on the validation data.
     pub rules_distribution: Distribution,
+    /// The classifier read beside the neighbours, if the head has one.
+    pub classifier: Option<Classifier>,
+}
+
+/// A network of one hidden layer (ReLU) over a sentence embedding, giving the logit of "unsafe".
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    pub dimension: usize,
+    pub hidden: usize,
+    /// The hidden layer's weights, one row of `dimension` per hidden unit.
+    pub w1: Vec<f32>,
+    pub b1: Vec<f32>,
+    /// The output's weight per hidden unit.
+    pub w2: Vec<f32>,
+    pub b2: f32,
+}
+
+impl Mlp {
+    /// The logit of "unsafe" for one embedding of the network's dimension.
+    pub fn logit(&self, x: &[f32]) -> f32 {
+        let mut out = self.b2;
+        for ((row, b), w) in self.w1.chunks_exact(self.dimension).zip(&self.b1).zip(&self.w2) {
+            let h = dot(row, x) + b;
+            if h > 0.0 {
+                out += w * h;
+            }
+        }
+        out
+    }
+}
+
+/// The dot product of two vectors in sixteen independent lanes (see [`dot_i8`]).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut sums = [0.0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..LANES {
+            sums[i] += x[i] * y[i];
+        }
+    }
+    sums.iter().sum::<f32>() + tail
+}
+
+/// The classifier beside the neighbours. The neighbours read a message by the few examples nearest to
+/// it, which a new phrasing may not be near; a network fitted on every example reads the directions they
+/// share, and on its own ranks the adults' sets worse. Their ranks, each in its distribution on the
+/// validation data, are mixed into the learned layer's rank ([`EmbeddingHead::rank`];
+/// `safety-fit-embedding` says how the weight was chosen). It sets no level by a threshold of its own: mixed
+/// into the neighbours' signal, it pulled some disclosures of abuse under the thresholds that the
+/// neighbours alone had reached.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classifier {
+    pub mlp: Mlp,
+    /// The classifier's rank's weight in the learned rank; the neighbours' rank has the rest.
+    pub weight: f32,
+    /// The classifier's logit on the validation data.
+    pub logit_distribution: Distribution,
 }
 
 /// What the head says about one embedding.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Signal {
-    /// Higher is more unsafe; calibrated by the head's thresholds and distribution.
+    /// The neighbours' signal: higher is more unsafe; calibrated by the head's thresholds and distribution.
     pub value: f32,
+    /// The classifier's logit, where the head has one.
+    pub logit: Option<f32>,
     /// The category most of the nearest unsafe prototypes belong to.
     pub category: Option<Category>,
 }
@@ -313,6 +379,7 @@ impl EmbeddingHead {
             combined_thresholds: [f32::INFINITY; 3],
             signal_distribution: Distribution::default(),
             rules_distribution: Distribution::default(),
+            classifier: None,
         }
     }
 
@@ -321,7 +388,7 @@ impl EmbeddingHead {
         Self::from_bytes(BUILTIN)
     }
 
-    /// The raw signal of one unit-length embedding of a message written by `role`.
+    /// The signal of one unit-length embedding of a message written by `role`.
     pub fn signal(&self, embedding: &[f32], role: Role) -> Signal {
         let mut value = 0.0;
         let mut votes = [0.0f32; Category::ALL.len()];
@@ -356,7 +423,18 @@ impl EmbeddingHead {
             .filter(|(_, v)| **v > 0.0)
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(i, _)| Category::ALL[i]);
-        Signal { value, category }
+        let logit = self.classifier.as_ref().map(|c| c.mlp.logit(embedding));
+        Signal { value, logit, category }
+    }
+
+    /// The learned layer's rank of a signal in [0, 1]: the neighbours' signal's rank in its validation
+    /// distribution, mixed with the classifier's where the head has one.
+    pub fn rank(&self, signal: Signal) -> f32 {
+        let near = self.signal_distribution.rank(signal.value);
+        match (&self.classifier, signal.logit) {
+            (Some(c), Some(logit)) => (1.0 - c.weight) * near + c.weight * c.logit_distribution.rank(logit),
+            _ => near,
+        }
     }
 
     /// The signal mapped onto the policy's scale: the three precision thresholds become the mild /
@@ -379,13 +457,16 @@ impl EmbeddingHead {
         policy::STRONG + headroom * (1.0 - policy::STRONG) * 0.5
     }
 
-    /// The strongest signal of several embeddings of one message (the whole and its [`passages`]).
+    /// The strongest signal of several embeddings of one message (the whole and its [`passages`]): the
+    /// neighbours' strongest with its category, and the classifier's strongest logit.
     pub fn strongest_signal(&self, embeddings: &[Vec<f32>], role: Role) -> Signal {
-        embeddings
-            .iter()
-            .map(|e| self.signal(e, role))
+        let signals: Vec<Signal> = embeddings.iter().map(|e| self.signal(e, role)).collect();
+        let logit = signals.iter().filter_map(|s| s.logit).reduce(f32::max);
+        signals
+            .into_iter()
             .max_by(|a, b| a.value.total_cmp(&b.value))
-            .unwrap_or(Signal { value: f32::MIN, category: None })
+            .map(|strongest| Signal { logit, ..strongest })
+            .unwrap_or(Signal { value: f32::MIN, logit: None, category: None })
     }
 
     /// The head's verdict on one embedding: the category's score on the policy's scale and the signal's
@@ -402,15 +483,11 @@ impl EmbeddingHead {
         if let Some(c) = signal.category.filter(|c| *c != Category::Pii) {
             categories.set(c, self.policy_score(signal.value));
         }
-        LearnedScores {
-            categories,
-            overall: Some(self.signal_distribution.rank(signal.value)),
-            category: signal.category,
-        }
+        LearnedScores { categories, overall: Some(self.rank(signal)), category: signal.category }
     }
 
-    /// The overall unsafe score: the weighted mean of the rules' rank and the signal's rank
-    /// ([`SIGNAL_WEIGHT`]).
+    /// The overall unsafe score: the weighted mean of the rules' rank and the learned rank
+    /// ([`EmbeddingHead::rank`], [`SIGNAL_WEIGHT`]).
     pub fn combine(&self, rules_score: f32, signal_rank: f32) -> f32 {
         ((1.0 - SIGNAL_WEIGHT) * self.rules_distribution.rank(rules_score) + SIGNAL_WEIGHT * signal_rank)
             .clamp(0.0, 1.0)
@@ -466,6 +543,22 @@ impl EmbeddingHead {
                 out.extend(codes.iter().map(|&c| c as u8));
             }
         }
+        match &self.classifier {
+            None => out.push(0),
+            Some(c) => {
+                out.push(1);
+                f32le(&mut out, c.weight);
+                u32le(&mut out, c.mlp.hidden);
+                for &v in c.mlp.w1.iter().chain(&c.mlp.b1).chain(&c.mlp.w2) {
+                    f32le(&mut out, v);
+                }
+                f32le(&mut out, c.mlp.b2);
+                u32le(&mut out, c.logit_distribution.0.len());
+                for &v in &c.logit_distribution.0 {
+                    f32le(&mut out, v);
+                }
+            }
+        }
         out
     }
 
@@ -480,16 +573,8 @@ impl EmbeddingHead {
         let safe_weight = r.f32()?;
         let thresholds = [r.f32()?, r.f32()?, r.f32()?];
         let combined_thresholds = [r.f32()?, r.f32()?, r.f32()?];
-        let mut distributions = Vec::new();
-        for _ in 0..2 {
-            let n = r.u32()? as usize;
-            if n > 1000 {
-                return Err(HeadError::Malformed("distribution too long"));
-            }
-            distributions.push(Distribution((0..n).map(|_| r.f32()).collect::<Result<_, _>>()?));
-        }
-        let rules_distribution = distributions.pop().unwrap_or_default();
-        let signal_distribution = distributions.pop().unwrap_or_default();
+        let signal_distribution = read_distribution(&mut r)?;
+        let rules_distribution = read_distribution(&mut r)?;
         if dimension == 0 || dimension > 4096 || k == 0 {
             return Err(HeadError::Malformed("bad dimension or k"));
         }
@@ -521,6 +606,28 @@ impl EmbeddingHead {
             }
             sets.push(set);
         }
+        let classifier = match r.take(1)?[0] {
+            0 => None,
+            1 => {
+                let weight = r.f32()?;
+                if !(0.0..=1.0).contains(&weight) {
+                    return Err(HeadError::Malformed("bad classifier weight"));
+                }
+                let hidden = r.u32()? as usize;
+                if hidden == 0 || hidden.saturating_mul(dimension + 2).saturating_mul(4) > bytes.len() {
+                    return Err(HeadError::Malformed("bad classifier size"));
+                }
+                let mut floats = |n: usize| (0..n).map(|_| r.f32()).collect::<Result<Vec<_>, _>>();
+                let w1 = floats(hidden * dimension)?;
+                let b1 = floats(hidden)?;
+                let w2 = floats(hidden)?;
+                let b2 = r.f32()?;
+                let mlp = Mlp { dimension, hidden, w1, b1, w2, b2 };
+                let logit_distribution = read_distribution(&mut r)?;
+                Some(Classifier { mlp, weight, logit_distribution })
+            }
+            _ => return Err(HeadError::Malformed("bad classifier flag")),
+        };
         if !r.at_end() {
             return Err(HeadError::Malformed("trailing bytes"));
         }
@@ -529,8 +636,18 @@ impl EmbeddingHead {
         head.combined_thresholds = combined_thresholds;
         head.signal_distribution = signal_distribution;
         head.rules_distribution = rules_distribution;
+        head.classifier = classifier;
         Ok(head)
     }
+}
+
+/// A [`Distribution`] as the head file stores it: its length, then its percentiles.
+fn read_distribution(r: &mut Reader<'_>) -> Result<Distribution, HeadError> {
+    let n = r.u32()? as usize;
+    if n > 1000 {
+        return Err(HeadError::Malformed("distribution too long"));
+    }
+    Ok(Distribution((0..n).map(|_| r.f32()).collect::<Result<_, _>>()?))
 }
 
 /// Layer 2 over an embedding model: embeds the message and asks the head.
@@ -726,13 +843,84 @@ mod tests {
         for cut in [0, 7, 20, bytes.len() - 1] {
             assert!(EmbeddingHead::from_bytes(&bytes[..cut]).is_err());
         }
-        assert!(EmbeddingHead::from_bytes(b"ONDAEMB3\xff\xff\xff\xff").is_err());
-        // A head of an earlier format (fewer combined thresholds) is refused, not misread.
-        for magic in [b"ONDAEMB1", b"ONDAEMB2"] {
+        assert!(EmbeddingHead::from_bytes(b"ONDAEMB4\xff\xff\xff\xff").is_err());
+        // A head of an earlier format (fewer combined thresholds, no classifier) is refused, not misread.
+        for magic in [b"ONDAEMB1", b"ONDAEMB2", b"ONDAEMB3"] {
             let mut earlier = bytes.clone();
             earlier[..8].copy_from_slice(magic);
             assert!(EmbeddingHead::from_bytes(&earlier).is_err());
         }
+    }
+
+    /// A classifier over the toy head's three dimensions that reads only the third (the safe prototype's
+    /// direction): it disagrees with the neighbours on purpose.
+    fn toy_classifier(weight: f32) -> Classifier {
+        Classifier {
+            mlp: Mlp {
+                dimension: 3,
+                hidden: 2,
+                w1: vec![0.0, 0.0, 1.0, 0.0, 0.0, -1.0],
+                b1: vec![0.0, 0.0],
+                w2: vec![2.0, -2.0],
+                b2: -0.5,
+            },
+            weight,
+            logit_distribution: Distribution::of(&[-2.5, -0.5, 1.5]),
+        }
+    }
+
+    #[test]
+    fn the_network_computes_relu_then_a_weighted_sum() {
+        let mlp = toy_classifier(0.5).mlp;
+        assert_eq!(mlp.logit(&[0.0, 0.0, 1.0]), 1.5);
+        assert_eq!(mlp.logit(&[0.0, 0.0, -1.0]), -2.5);
+        assert_eq!(mlp.logit(&[1.0, 0.0, 0.0]), -0.5);
+        let long: Vec<f32> = (0..37).map(|i| i as f32 * 0.1).collect();
+        let plain: f32 = long.iter().map(|x| x * x).sum();
+        assert!((dot(&long, &long) - plain).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_classifier_mixes_its_rank_into_the_overall_and_leaves_the_thresholds_alone() {
+        let mut head = toy_head();
+        let query = unit(&[1.0, 0.1, 0.0]);
+        let neighbours = head.signal(&query, Role::Child);
+        assert_eq!(neighbours.logit, None);
+        let alone = head.signal_distribution.rank(neighbours.value);
+        assert_eq!(head.scores_of(neighbours).overall, Some(alone));
+        for weight in [0.0, 0.3, 1.0] {
+            head.classifier = Some(toy_classifier(weight));
+            let signal = head.signal(&query, Role::Child);
+            let c = head.classifier.clone().expect("classifier");
+            let logit = c.mlp.logit(&query);
+            assert_eq!(signal.logit, Some(logit));
+            // The neighbours' value, category and policy score are unchanged.
+            assert_eq!((signal.value, signal.category), (neighbours.value, neighbours.category));
+            let scores = head.scores_of(signal);
+            assert_eq!(scores.categories, head.scores_of(neighbours).categories);
+            let expected = (1.0 - weight) * alone + weight * c.logit_distribution.rank(logit);
+            assert!((scores.overall.expect("overall") - expected).abs() < 1e-6, "weight {weight}");
+        }
+        let back = EmbeddingHead::from_bytes(&head.to_bytes()).expect("round trip");
+        assert_eq!(back.classifier, head.classifier);
+        assert_eq!(back.signal(&query, Role::Child), head.signal(&query, Role::Child));
+        let bytes = head.to_bytes();
+        assert!(EmbeddingHead::from_bytes(&bytes[..bytes.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn the_strongest_passage_gives_the_value_and_the_strongest_logit_is_kept_apart() {
+        let mut head = toy_head();
+        head.classifier = Some(toy_classifier(0.3));
+        // Near the self-harm prototype (the neighbours' strongest) and near the safe one (the
+        // classifier's strongest: it reads the third dimension).
+        let passages = vec![unit(&[1.0, 0.1, 0.0]), unit(&[0.1, 0.0, 1.0])];
+        let strongest = head.strongest_signal(&passages, Role::Child);
+        let each: Vec<Signal> = passages.iter().map(|p| head.signal(p, Role::Child)).collect();
+        assert_eq!(strongest.value, each[0].value);
+        assert_eq!(strongest.category, Some(Category::SelfHarm));
+        assert_eq!(strongest.logit, each[1].logit);
+        assert!(each[1].logit > each[0].logit);
     }
 
     #[test]
@@ -745,6 +933,9 @@ mod tests {
         assert!(a <= b && b <= c);
         let [redirect, moderate, strong] = head.combined_thresholds;
         assert!(redirect <= moderate && moderate <= strong && redirect > 0.0 && strong <= 1.0);
+        let classifier = head.classifier.expect("the builtin head has a classifier");
+        assert_eq!(classifier.mlp.w1.len(), classifier.mlp.hidden * head.dimension);
+        assert!(classifier.weight > 0.0 && classifier.weight < 1.0);
     }
 
     struct Broken;
