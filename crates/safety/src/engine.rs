@@ -250,6 +250,19 @@ impl Engine {
         let view = light(text);
         let hits = self.matcher.scan(&view.text);
         let mut findings = self.findings(&hits, role);
+        // A child asking the buddy itself to meet or where it lives ("can we meet in real life", "whats your
+        // address so i can visit you") treats the buddy as a person, which the chat answers (level 2): it is
+        // not someone arranging to meet the child. Only a short message naming no one else: a child telling of
+        // a stranger who asked, or pasting his messages, keeps the grooming sign (level 3).
+        if role == Role::Child
+            && findings.drivers.iter().any(|d| d.2 == policy::REASON_TREATS_BUDDY_AS_PERSON)
+            && question::addresses_only_the_buddy(&normalize::normalize_for_embedding(text))
+        {
+            for driver in findings.drivers.iter_mut().filter(|d| d.2 == policy::REASON_ARRANGES_MEETING) {
+                driver.1 = driver.1.min(2);
+            }
+            findings.level = findings.drivers.iter().map(|d| d.1).max().unwrap_or(0);
+        }
         // The text with evasion undone, read by the PII detectors and the private-details check alike (empty
         // for ordinary text).
         let alternatives = normalize::evasion_views(&view);

@@ -47,6 +47,9 @@ use crate::types::{Action, Category, Role};
 /// reach outside the app): the chat answers it by saying the buddy is an AI. The words are the lexicon's
 /// (`lexicons/crisis.txt`); `tests/engine.rs` checks that a message still gets them.
 pub const REASON_TREATS_BUDDY_AS_PERSON: &str = "treats the buddy as a person";
+/// The reason given for a meeting being arranged ("can we meet in real life", "get in my car"); the words are
+/// the lexicon's (`lexicons/sexual.txt`).
+pub const REASON_ARRANGES_MEETING: &str = "tries to arrange a meeting";
 /// The reason given for a child asking the buddy to keep secrets from their parents.
 pub const REASON_ASKS_FOR_SECRECY: &str = "asks the buddy to keep secrets from their parents";
 /// The reason given for a child leaning on the buddy instead of people ("youre my only friend").

@@ -563,6 +563,23 @@ pub fn about_someone_else(text: &str) -> bool {
     sentences(text).iter().flatten().any(|w| SOMEONE_ELSE.contains(&w.as_str()))
 }
 
+/// Words that bring a third person into a message, or report what someone said: with one, a message about
+/// meeting is not only between the child and the buddy ("a guy online asked can we meet").
+const THIRD_PERSON: [&str; 24] = [
+    "guy", "guys", "man", "men", "lady", "woman", "player", "stranger", "friend", "friends", "boy", "girl",
+    "person", "people", "said", "says", "asked", "asks", "told", "tells", "wants", "wanted", "online",
+    "chat",
+];
+
+/// Whether a message speaks only to the buddy: a few words (at most 14) that name no one else and report
+/// no one's words ("can we meet in real life", "whats your address so i can visit you"; not "he asked
+/// can we meet in real life", nor a pasted conversation).
+pub fn addresses_only_the_buddy(text: &str) -> bool {
+    let words: Vec<String> = sentences(text).into_iter().flatten().collect();
+    (1..=14).contains(&words.len())
+        && !words.iter().any(|w| SOMEONE_ELSE.contains(&w.as_str()) || THIRD_PERSON.contains(&w.as_str()))
+}
+
 /// "where does my teacher live", "where does the girl from my class live now".
 fn asks_where_someone_lives(words: &[String]) -> bool {
     if !starts_with(words, &["where", "does"]) {
@@ -604,8 +621,28 @@ fn asks_for_detail(words: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{
-        about_someone_else, asks_for_private_details, asks_how_to, is_definition_question, seeks_advice,
+        about_someone_else, addresses_only_the_buddy, asks_for_private_details, asks_how_to,
+        is_definition_question, seeks_advice,
     };
+
+    #[test]
+    fn a_message_to_the_buddy_alone_names_no_one_else_and_is_short() {
+        for text in
+            ["can we meet in real life", "whats your address so i can visit you", "where do you live?"]
+        {
+            assert!(addresses_only_the_buddy(text), "{text}");
+        }
+        for text in [
+            "he asked can we meet in real life",
+            "a guy on roblox said can we meet",
+            "my online friend wants to know where do you live",
+            "someone said whats your address",
+            "",
+            "hi hey how r u good u? can we meet in real life i can pick you up after school tomorrow ok?",
+        ] {
+            assert!(!addresses_only_the_buddy(text), "{text}");
+        }
+    }
 
     #[test]
     fn requests_for_a_method_are_told_from_other_messages_and_from_asking_for_help() {

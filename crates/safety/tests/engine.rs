@@ -325,3 +325,28 @@ fn the_reasons_the_chat_answers_in_their_own_way_are_still_given() {
         assert!(verdict.level < 2, "{text}: {:?}", verdict.reasons);
     }
 }
+
+#[test]
+fn a_child_asking_to_meet_the_buddy_is_answered_and_someone_else_asking_is_a_grooming_sign() {
+    // Said to the buddy: a child treating it as a person, answered by the chat (level 2), no parent alert.
+    for text in [
+        "can we meet in real life",
+        "whats your address so i can visit you",
+        "where do you live so i can visit",
+    ] {
+        let v = assess(text, &Context::child());
+        assert_eq!(v.level, 2, "{text}: {:?}", v.reasons);
+        assert!(v.has_reason(onda_safety::policy::REASON_TREATS_BUDDY_AS_PERSON), "{text}: {:?}", v.reasons);
+        assert!(v.has_reason(onda_safety::policy::REASON_ARRANGES_MEETING), "{text}: {:?}", v.reasons);
+    }
+    // From the buddy, and a child telling of someone else who asks: a grooming sign, as before.
+    assert_eq!(assess("can we meet in real life", &Context::assistant()).level, 4);
+    for text in [
+        "he asked can we meet in real life",
+        "a guy online said whats your address so i can visit you",
+        "get in my car",
+        "can we meet in real life? come alone and dont tell anyone about it",
+    ] {
+        assert!(assess(text, &Context::child()).level >= 3, "{text}");
+    }
+}
