@@ -4,6 +4,7 @@
 //! fixed order: the same examples give the same bytes on any machine.
 
 use onda_safety::embedding::{Mlp, dot};
+use onda_safety::lexical::sigmoid;
 
 /// One training example: a unit-length embedding, its label and its weight.
 pub struct Example<'a> {
@@ -93,10 +94,6 @@ impl Adam {
             *p -= rate * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
         }
     }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// The weighted mean logistic loss of `mlp` on `examples`.

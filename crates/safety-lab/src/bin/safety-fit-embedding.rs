@@ -270,6 +270,7 @@ fn run() -> Result<(), Failure> {
         .and_then(|v| <[f64; 3]>::try_from(v).ok())
         .unwrap_or(PRECISIONS);
     head.thresholds = signal_precisions.map(|p| threshold_at_precision(&signals, p));
+    // Keep the thresholds ordered even where precision is not monotonic.
     head.thresholds[1] = head.thresholds[1].max(head.thresholds[0]);
     head.thresholds[2] = head.thresholds[2].max(head.thresholds[1]);
     head.signal_distribution = Distribution::of(&signals.iter().map(|s| s.0).collect::<Vec<_>>());
