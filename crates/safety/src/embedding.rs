@@ -10,7 +10,7 @@
 //! neighbours' signal.
 //! Calibration, fitted by `safety-fit-embedding` on validation data that is never eval-only
 //! (`docs/safety.md` says which):
-//! - three thresholds on the signal, where precision reached 0.75, 0.90 and 0.97, mapped onto the
+//! - three thresholds on the signal, where precision reached 0.75, 0.91 and 0.97, mapped onto the
 //!   policy's mild, moderate and strong scores, so the documented policy table turns them into levels;
 //! - the empirical distributions of the signal and of the rules' score on that data, so the overall unsafe
 //!   score is a weighted mean of the two ranks (whatever each signal's scale).
@@ -112,7 +112,7 @@ pub struct EmbeddingHead {
     pub safe_weight: f32,
     /// The prototype sets, as the search reads them (see [`SearchSet`]).
     sets: Vec<SearchSet>,
-    /// The signal where precision reached 0.75, 0.90 and 0.97 on the validation data.
+    /// The signal where precision reached 0.75, 0.91 and 0.97 on the validation data.
     pub thresholds: [f32; 3],
     /// The overall unsafe score ([`EmbeddingHead::combine`]) where precision reached the redirect
     /// precision (`safety-fit-embedding` says which), 0.90 and 0.97 on the validation data: the two layers'

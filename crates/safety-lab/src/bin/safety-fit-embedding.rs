@@ -32,8 +32,11 @@ const SAFE_WEIGHT: f32 = 0.6;
 
 /// The precision on the validation data at which the signal becomes a mild, moderate and strong score.
 /// Chosen on toxicchat_train: at 0.50 / 0.75 / 0.90 the false-positive rate at level >= 2 went from 5.6%
-/// (rules and lexical model) to 12.7%.
-const PRECISIONS: [f64; 3] = [0.75, 0.9, 0.97];
+/// (rules and lexical model) to 12.7%. The moderate one 0.90 -> 0.91 when 1,625 prototypes joined (step 22):
+/// at 0.90 its threshold fell with the first 1,610 of them (0.435 -> 0.426), and ordinary talk read as abuse
+/// or self-harm reached level 3 ("my dad yelled because i broke a glass"; the held-out split's harmless rows
+/// at level >= 3 3.0% -> 3.7%); at 0.91 the threshold is 0.429 and the held-out split is back at 3.0%.
+const PRECISIONS: [f64; 3] = [0.75, 0.91, 0.97];
 /// The precision on the validation data at which the overall unsafe score (both layers) becomes a redirect
 /// of a child's message (level 2), a moderate and a strong score. The last two chosen on toxicchat_train and
 /// the held-out split: from 0.90 / 0.97 the recall at level >= 3 rose (toxicchat_train 0.40 -> 0.46,
@@ -263,7 +266,7 @@ fn run() -> Result<(), Failure> {
         c.weight = weight;
         c.logit_distribution = Distribution::of(&logits.iter().map(|s| s.0).collect::<Vec<_>>());
     }
-    // ONDA_SIGNAL_PRECISIONS ("0.75,0.9,0.97") overrides the three, to compare.
+    // ONDA_SIGNAL_PRECISIONS ("0.75,0.91,0.97") overrides the three, to compare.
     let signal_precisions = std::env::var("ONDA_SIGNAL_PRECISIONS")
         .ok()
         .and_then(|v| v.split(',').map(|p| p.trim().parse::<f64>().ok()).collect::<Option<Vec<_>>>())
