@@ -127,3 +127,27 @@ fn a_childs_request_for_a_method_on_an_unsafe_topic_is_redirected() {
         assert!(v.level <= 1, "{text:?}: level {} {:?}", v.level, v.reasons);
     }
 }
+
+/// Issue 3's evasion target on the whole engine, layer 2 included (`crates/safety/tests/evasion.rs` holds
+/// the rules and the word models to it without layer 2): under each rewrite (leetspeak, homoglyphs,
+/// zero-width characters, spaced or dotted letters) the flagged rate of the unsafe rows drops by at most one
+/// point, on the project's examples and held-out corpus. The eval-only sets are measured the same way by
+/// `scripts/safety-report` (embedded in batches, which give each text the embedding it gets alone), since
+/// assessing their rewrites one by one here would take minutes.
+#[test]
+fn evasion_costs_at_most_one_point_with_layer_2() {
+    let Some((engine, _)) = engines() else { return };
+    let mut failures = Vec::new();
+    for (name, text) in [
+        ("examples", include_str!("../../safety/data/examples.jsonl")),
+        ("corpus_heldout", include_str!("../../safety/data/corpus_heldout.jsonl")),
+    ] {
+        let rows: Vec<_> =
+            read_rows(text.as_bytes()).expect("rows").into_iter().filter(|r| r.label == Some(true)).collect();
+        let report = onda_safety::eval::evaluate_evasion(engine, name, &rows);
+        if report.worst_drop() > 1.0 {
+            failures.push(report.to_text());
+        }
+    }
+    assert!(failures.is_empty(), "a rewrite costs more than one point:\n{}", failures.join(""));
+}

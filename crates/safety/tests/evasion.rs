@@ -1,7 +1,9 @@
 //! Evasion: unsafe texts rewritten with leetspeak, homoglyphs, zero-width characters and spaced or dotted
 //! letters are still flagged. The target (issue 3): the flagged rate (level >= 2) of the unsafe rows drops
 //! by at most one point under each rewrite, on the project's examples and held-out corpus and on the unsafe
-//! rows of the eval-only sets (when the shared datasets are present).
+//! rows of the eval-only sets (when the shared datasets are present). This engine has no layer 2 (this crate
+//! does no IO); `crates/models/tests/safety_layer2.rs` holds the whole engine, with the real embedder, to
+//! the same target.
 
 use std::fs::File;
 use std::io::BufReader;
