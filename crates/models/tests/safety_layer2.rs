@@ -2,27 +2,58 @@
 //! Needs the embedding model (`onda models fetch`, which `scripts/test` runs); without it each test says
 //! so and passes.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
+use onda_models::Embedder;
+use onda_models::embed::embedding_model_in;
 use onda_safety::eval::{average_precision, read_rows};
-use onda_safety::{Context, Engine, LearnedScorer, Lexicons};
+use onda_safety::{Context, EmbeddingHead, EmbeddingScorer, Engine, LearnedScorer, TextEmbedder};
+
+/// The real embedder, remembering the embedding of each text it was given: these tests assess the same
+/// readings many times (the held-out corpus in two tests; a rewrite the engine reads back as its original,
+/// most of the evasion test), and an embedding depends on its text alone. Everything else in the engine
+/// runs for every assessment.
+struct Remembering {
+    embedder: Embedder,
+    known: Mutex<HashMap<String, Vec<f32>>>,
+}
+
+impl TextEmbedder for Remembering {
+    fn dimension(&self) -> usize {
+        TextEmbedder::dimension(&self.embedder)
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+        let known = |text: &str| self.known.lock().expect("lock").get(text).cloned();
+        let missing: Vec<&str> = texts.iter().copied().filter(|t| known(t).is_none()).collect();
+        if !missing.is_empty() {
+            let vectors = TextEmbedder::embed(&self.embedder, &missing)?;
+            let mut map = self.known.lock().expect("lock");
+            for (text, vector) in missing.into_iter().zip(vectors) {
+                map.insert(text.to_string(), vector);
+            }
+        }
+        texts.iter().map(|t| known(t).ok_or_else(|| "no embedding".to_string())).collect()
+    }
+}
 
 fn engines() -> Option<&'static (Engine, Engine)> {
     static ENGINES: OnceLock<Option<(Engine, Engine)>> = OnceLock::new();
     ENGINES
         .get_or_init(|| {
-            let scorer = onda_models::default_safety_scorer().expect("the embedding model loads");
-            let Some(scorer) = scorer else {
+            let Some(dir) = embedding_model_in(&onda_models::default_models_dir()) else {
                 eprintln!(
                     "SKIPPED: the embedding model is not fetched (run `onda models fetch` to test layer 2)"
                 );
                 return None;
             };
+            let embedder = Embedder::load(&dir).expect("the embedding model loads");
+            let remembering = Remembering { embedder, known: Mutex::new(HashMap::new()) };
+            let head = EmbeddingHead::builtin().expect("the built-in head");
+            let scorer = EmbeddingScorer::new(remembering, head).expect("scorer");
             let with: Option<Box<dyn LearnedScorer>> = Some(Box::new(scorer));
-            Some((
-                Engine::new(Lexicons::builtin(), with).expect("engine"),
-                Engine::new(Lexicons::builtin(), None).expect("engine"),
-            ))
+            Some((Engine::builtin().expect("engine").with_scorer(with), Engine::builtin().expect("engine")))
         })
         .as_ref()
 }
@@ -133,7 +164,7 @@ fn a_childs_request_for_a_method_on_an_unsafe_topic_is_redirected() {
 /// zero-width characters, spaced or dotted letters) the flagged rate of the unsafe rows drops by at most one
 /// point, on the project's examples and held-out corpus. The eval-only sets are measured the same way by
 /// `scripts/safety-report` (embedded in batches, which give each text the embedding it gets alone), since
-/// assessing their rewrites one by one here would take minutes.
+/// assessing their rewrites here would take minutes in a debug build.
 #[test]
 fn evasion_costs_at_most_one_point_with_layer_2() {
     let Some((engine, _)) = engines() else { return };

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use onda_safety::{Context, Engine, LearnedScorer, Lexicons};
+use onda_safety::{Context, Engine, LearnedScorer};
 
 const MESSAGES: [&str; 8] = [
     "hi buddy!",
@@ -26,7 +26,7 @@ fn engine() -> Engine {
         .unwrap_or_else(|e| panic!("the embedding model does not load: {e}"))
         .unwrap_or_else(|| panic!("the embedding model is not fetched: run `onda models fetch`"));
     let scorer: Option<Box<dyn LearnedScorer>> = Some(Box::new(scorer));
-    Engine::new(Lexicons::builtin(), scorer).unwrap_or_else(|e| panic!("{e}"))
+    Engine::builtin().unwrap_or_else(|e| panic!("{e}")).with_scorer(scorer)
 }
 
 fn bench(c: &mut Criterion) {

@@ -351,7 +351,12 @@ pub fn passages(text: &str) -> Vec<String> {
 /// ([`normalize_for_embedding`](crate::normalize::normalize_for_embedding), trimmed), then its
 /// [`passages`]. Empty for a text with nothing to read.
 pub fn embedding_inputs(text: &str) -> Vec<String> {
-    let read = crate::normalize::normalize_for_embedding(text).trim().to_string();
+    inputs_of_reading(&crate::normalize::normalize_for_embedding(text))
+}
+
+/// [`embedding_inputs`] of a message already read as the embedder reads it.
+fn inputs_of_reading(read: &str) -> Vec<String> {
+    let read = read.trim().to_string();
     if read.is_empty() {
         return Vec::new();
     }
@@ -671,8 +676,8 @@ impl<E: TextEmbedder> EmbeddingScorer<E> {
 }
 
 impl<E: TextEmbedder> LearnedScorer for EmbeddingScorer<E> {
-    fn score(&self, text: &str, ctx: &Context) -> Result<LearnedScores, ScorerError> {
-        let inputs = embedding_inputs(text);
+    fn score(&self, _text: &str, read: &str, ctx: &Context) -> Result<LearnedScores, ScorerError> {
+        let inputs = inputs_of_reading(read);
         if inputs.is_empty() {
             return Ok(LearnedScores::default());
         }
@@ -706,6 +711,7 @@ impl<E: TextEmbedder> LearnedScorer for EmbeddingScorer<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalize::normalize_for_embedding;
 
     fn unit(v: &[f32]) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -993,13 +999,13 @@ mod tests {
         let scorer = EmbeddingScorer::new(Diluting, toy_head()).expect("scorer");
         let filler = "We walked to the lake and watched the ducks swim around for a while.";
         let mut text = [filler; 10].join(" ");
-        let calm = scorer.score(&text, &Context::child()).expect("score");
+        let calm = scorer.score(&text, &normalize_for_embedding(&text), &Context::child()).expect("score");
         assert!(calm.categories.get(Category::SelfHarm) < policy::MILD);
         text.push_str(" Tonight I want to hurt myself badly.");
         let head = toy_head();
         let whole = Diluting.embed(&[text.as_str()]).expect("embed").remove(0);
         assert!(head.policy_score(head.signal(&whole, Role::Child).value) < policy::MODERATE, "diluted");
-        let worried = scorer.score(&text, &Context::child()).expect("score");
+        let worried = scorer.score(&text, &normalize_for_embedding(&text), &Context::child()).expect("score");
         assert_eq!(worried.categories.top().0, Category::SelfHarm);
         assert!(worried.categories.get(Category::SelfHarm) >= policy::MODERATE);
     }
@@ -1017,6 +1023,6 @@ mod tests {
     #[test]
     fn a_malformed_embedding_is_an_error_not_a_score() {
         let scorer = EmbeddingScorer::new(Broken, toy_head()).expect("scorer");
-        assert!(scorer.score("hello", &Context::child()).is_err());
+        assert!(scorer.score("hello", "hello", &Context::child()).is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! The engine: layer 1 (rules) and layer 2 (a learned scorer) combined into a verdict, fail-closed.
 
+use std::cell::OnceCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::lexical::{LexicalModel, ModelError};
@@ -41,7 +43,9 @@ impl From<CategoryScores> for LearnedScores {
 
 /// Layer 2: a learned model giving per-category scores in [0, 1].
 pub trait LearnedScorer: Send + Sync {
-    fn score(&self, text: &str, ctx: &Context) -> Result<LearnedScores, ScorerError>;
+    /// Scores a message: `text` as written, `read` as the embedder reads it
+    /// ([`normalize::normalize_for_embedding`], which the engine computes once per message).
+    fn score(&self, text: &str, read: &str, ctx: &Context) -> Result<LearnedScores, ScorerError>;
 
     /// The overall unsafe score from the rules' score and this scorer's view. By default the larger.
     fn combine(&self, rules_score: f32, learned: &LearnedScores) -> f32 {
@@ -160,7 +164,7 @@ const ACCUMULATING: [Category; 7] = [
 
 /// The safety engine. Build once, share (it is `Send + Sync`), call [`Engine::assess`] per message.
 pub struct Engine {
-    matcher: Matcher,
+    matcher: Arc<Matcher>,
     pii: PiiDetector,
     lexical: Option<LexicalModel>,
     offensive: Option<OffensiveModel>,
@@ -184,8 +188,22 @@ impl Engine {
     /// An engine over `lexicons` and the built-in lexical model, with an optional layer-2 scorer,
     /// configured by default.
     pub fn new(lexicons: Lexicons, scorer: Option<Box<dyn LearnedScorer>>) -> Result<Self, EngineError> {
+        Self::over(Arc::new(Matcher::new(&lexicons)?), scorer)
+    }
+
+    /// The built-in lexicons and no learned scorer ([`Engine::with_scorer`] adds one). The lexicons are
+    /// compiled once per process and shared by every engine built here: compiling their hundreds of
+    /// thousands of phrases takes seconds and hundreds of megabytes, which a test suite or a tool building
+    /// several engines would otherwise pay each time.
+    pub fn builtin() -> Result<Self, EngineError> {
+        static MATCHER: OnceLock<Result<Arc<Matcher>, aho_corasick::BuildError>> = OnceLock::new();
+        let matcher = MATCHER.get_or_init(|| Matcher::new(&Lexicons::builtin()).map(Arc::new)).clone()?;
+        Self::over(matcher, None)
+    }
+
+    fn over(matcher: Arc<Matcher>, scorer: Option<Box<dyn LearnedScorer>>) -> Result<Self, EngineError> {
         Ok(Self {
-            matcher: Matcher::new(&lexicons)?,
+            matcher,
             pii: PiiDetector::new(),
             lexical: Some(LexicalModel::builtin()?),
             offensive: Some(OffensiveModel::builtin()?),
@@ -194,9 +212,10 @@ impl Engine {
         })
     }
 
-    /// The built-in lexicons and no learned scorer.
-    pub fn builtin() -> Result<Self, EngineError> {
-        Self::new(Lexicons::builtin(), None)
+    /// Replaces the learned scorer, layer 2 (None: the rules and the word models only).
+    pub fn with_scorer(mut self, scorer: Option<Box<dyn LearnedScorer>>) -> Self {
+        self.scorer = scorer;
+        self
     }
 
     /// Replaces the lexical model (None: the rules and the scorer only).
@@ -381,6 +400,10 @@ impl Engine {
 
     fn assess_inner(&self, text: &str, ctx: &Context) -> Result<Verdict, &'static str> {
         let mut f = self.rules(text, ctx.role);
+        // The message as the learned models and the question readers read it, evasion undone: computed
+        // once, when first needed.
+        let reading = OnceCell::new();
+        let read = || reading.get_or_init(|| normalize::normalize_for_embedding(text)).as_str();
 
         // A young child (9 or under): sexual words and romantic talk are read more strictly.
         if ctx.age.is_some_and(|age| age <= YOUNG_CHILD_AGE) {
@@ -470,7 +493,7 @@ impl Engine {
         // Layer 2.
         let mut unsafe_score = rules_score;
         if let Some(scorer) = &self.scorer {
-            match scorer.score(text, ctx) {
+            match scorer.score(text, read(), ctx) {
                 Ok(learned) => {
                     let cap = if f.homonym { 1 } else { self.config.learned_max_level };
                     // Ordinary family talk sits near the abuse examples ("mum is picking me up at 3",
@@ -512,8 +535,7 @@ impl Engine {
                     } else {
                         learned.category.filter(|c| {
                             // Read as the embedder reads it: evasion undone ("hеr" with a Cyrillic е).
-                            *c != Category::Pii
-                                || question::about_someone_else(&normalize::normalize_for_embedding(text))
+                            *c != Category::Pii || question::about_someone_else(read())
                         })
                     };
                     // A child's worry or sadness that the rules found lifts the combined score too, and is
@@ -553,7 +575,7 @@ impl Engine {
                             .filter(|_| scorer.combined_redirect(unsafe_score))
                             // A child asking whether they did right or how to stay safe names the danger,
                             // and deserves an answer, not a redirect on this weakest evidence.
-                            .filter(|_| !question::seeks_advice(text))
+                            .filter(|_| !question::seeks_advice(read()))
                             .map(|c| (c, format!("both layers together find it concerning ({})", words(c))));
                         // A request for a method on a topic the learned layer rates a little above its mild
                         // score: the buddy will not give the method ("whats the easiest way to get into my
@@ -562,7 +584,7 @@ impl Engine {
                         let request = || {
                             let asks = learned_score >= REQUEST_SCORE
                                 && !matches!(top, Category::Abuse | Category::Distress | Category::Pii)
-                                && question::asks_how_to(text);
+                                && question::asks_how_to(read());
                             asks.then(|| {
                                 (
                                     top,
@@ -593,7 +615,7 @@ impl Engine {
         if let Some(model) = &self.offensive {
             let words = text.split_whitespace().count();
             let reach = (words as f32 / OFFENSIVE_FULL_WORDS as f32).min(1.0);
-            let p = model.probability(&normalize::normalize_for_embedding(text));
+            let p = model.probability(read());
             unsafe_score =
                 (unsafe_score + OFFENSIVE_WEIGHT * reach * p * (1.0 - unsafe_score)).clamp(0.0, 1.0);
         }

@@ -236,55 +236,28 @@ fn emoji_word(c: char) -> Option<&'static str> {
     })
 }
 
-/// A token that is a number with a short unit or ordinal suffix ("3rd", "12yo", "10th", "90s"): its digits
-/// are not leetspeak.
+/// Units that a number counts, written after it with or without a space ("15 years", "9yo", "5km").
+const UNITS: &[&str] = &[
+    "year", "years", "yr", "yrs", "yro", "yo", "month", "months", "week", "weeks", "day", "days", "hour",
+    "hours", "hr", "hrs", "minute", "minutes", "min", "mins", "sec", "secs", "times", "am", "pm", "grade",
+    "kg", "lb", "lbs", "km", "cm", "mm", "ft", "mph", "ml", "gb", "mb", "kb", "hp", "fps", "hz",
+];
+
+/// Whether a word is one of the [`UNITS`] a number counts.
+fn is_unit(word: &str) -> bool {
+    UNITS.contains(&word)
+}
+
+/// A token that is a number with an ordinal suffix or a unit written onto it ("3rd", "12yo", "10th", "90s",
+/// "5km"): its digits are not leetspeak.
 fn is_number_with_suffix(token: &str) -> bool {
     let digits = token.chars().take_while(|c| c.is_ascii_digit()).count();
     let suffix = &token[digits..];
     digits > 0
-        && matches!(
+        && (matches!(
             suffix,
-            "st" | "nd"
-                | "rd"
-                | "th"
-                | "yo"
-                | "yr"
-                | "yrs"
-                | "yro"
-                | "am"
-                | "pm"
-                | "s"
-                | "k"
-                | "m"
-                | "x"
-                | "d"
-                | "p"
-                | "g"
-                | "h"
-                | "ish"
-                | "min"
-                | "mins"
-                | "kg"
-                | "km"
-                | "cm"
-                | "mm"
-                | "lb"
-                | "lbs"
-                | "ft"
-                | "mph"
-                | "gb"
-                | "mb"
-                | "hp"
-                | "hr"
-                | "hrs"
-                | "sec"
-                | "secs"
-                | "ml"
-                | "v"
-                | "kb"
-                | "fps"
-                | "hz"
-        )
+            "st" | "nd" | "rd" | "th" | "ish" | "s" | "k" | "m" | "x" | "d" | "p" | "g" | "h" | "v"
+        ) || is_unit(suffix))
 }
 
 /// The folded view of a light-view text: see the module documentation. Words are separated by one space,
@@ -626,7 +599,7 @@ pub fn normalize_for_model(text: &str) -> String {
 
 /// The text as the sentence embedder reads it: the light view (invisible characters removed, look-alike
 /// letters folded, lower case), and, when the text shows leetspeak or spaced-out letters, with those undone
-/// in place ([`decode_leet_for_reading`], then [`split_spaced_view`]): the rest of the text, its punctuation
+/// in place ([`reads_as_leet`], then [`split_spaced_view`]): the rest of the text, its punctuation
 /// and its numbers, stays as written, so that a rewrite reads like the text it hides. The embedder was never
 /// shown "k 1 l l" or "ki\u{200b}ll": without this, every rewrite of the evasion test escaped the embedding
 /// head; and reading a rewrite through [`normalize_for_model`] (punctuation and apostrophes dropped, every
@@ -637,64 +610,38 @@ pub fn normalize_for_embedding(text: &str) -> String {
     if !leet && !view.text.contains('$') && segment_spaced(&squeeze(&folded, 2).0).is_none() {
         return view.text;
     }
-    let view = decode_leet_for_reading(&view).unwrap_or(view);
+    let view = decode_leet(&view, reads_as_leet).unwrap_or(view);
     split_spaced_view(&view).map_or(view.text, |split| split.text)
 }
 
-/// Leetspeak decoded in the words of a light view, for reading: digits and `$` inside words with letters
-/// ("k1ll", "my$elf"), and a token made only of leet digits when it decodes to a common word ("70" -> "to",
-/// "17." -> "it.", "1" -> "i"); other numbers stay numbers ("84", "30"). None when nothing changes.
-fn decode_leet_for_reading(view: &LightView) -> Option<LightView> {
-    let mut out = LightView {
-        text: String::with_capacity(view.text.len()),
-        origin: Vec::with_capacity(view.origin.len()),
-    };
-    let mut changed = false;
-    let mut at = 0;
-    let tokens: Vec<&str> = view.text.split(' ').collect();
+/// Whether a token of a light view is leetspeak to decode for reading (`tokens` are the view's words, `n`
+/// this one's place, `core` it without trailing punctuation): digits and `$` inside words with letters
+/// ("k1ll", "my$elf"), and a token made only of leet digits when it spells a common word ("70" -> "to", "17."
+/// -> "it.", "1" -> "i"); other numbers stay numbers ("84", "30").
+fn reads_as_leet(tokens: &[&str], n: usize, core: &str) -> bool {
     // A number beside another number that spells no word is a list or a phone number, not a word ("5 5 5 1
     // 2 3 4"); "17 4" ("it a") is leetspeak.
     let is_number = |t: &str| {
         t.chars().any(|c| c.is_ascii_digit())
             && t.chars().all(|c| c.is_ascii_digit() || ".,:-/".contains(c))
-            && !is_common_word(&t.chars().filter(char::is_ascii_digit).map(leet_digit).collect::<String>())
+            && !is_common_word(&spell_leet(t))
     };
-    for (n, token) in tokens.iter().copied().enumerate() {
-        let core = token.trim_end_matches(['.', ',', '!', '?', ';', ':']);
-        // A number among numbers ("5 5 5 1 2"), or counting something ("15 y34r$ 0ld"), stays a number.
-        let before = n.checked_sub(1).map(|p| tokens[p]);
-        let after = tokens.get(n + 1).copied();
-        let is_number_like = !core.contains('$')
-            && (before.is_none_or(is_number) && after.is_none_or(is_number)
-                || core.len() > 1 && after.is_some_and(|t| is_unit(&spell_leet(t))));
-        let spelt = || spell_leet(core);
-        let decode = if core.chars().any(char::is_alphabetic) {
-            // "4nd" and "734m" look like "2nd" and "5m", but spell "and" and "team"; "3rd" and "10th" stay.
-            !is_number_with_suffix(core) || (!is_ordinal(core) && is_common_word(&spelt()))
-        } else {
-            !core.is_empty()
-                && !is_number_like
-                && core.len() <= 12
-                && core.chars().all(|c| leet_digit(c) != c || c == '$' || is_apostrophe(c))
-                && is_common_word(&spelt())
-        };
-        for (i, c) in token.char_indices() {
-            let mapped = match c {
-                _ if !decode || i >= core.len() => c,
-                '$' => 's',
-                d if d.is_ascii_digit() => leet_digit(d),
-                other => other,
-            };
-            changed |= mapped != c;
-            out.push(mapped, view.origin_at(at + i));
-        }
-        at += token.len();
-        if at < view.text.len() {
-            out.push(' ', view.origin_at(at));
-            at += 1;
-        }
+    // A number among numbers ("5 5 5 1 2"), or counting something ("15 y34r$ 0ld"), stays a number.
+    let before = n.checked_sub(1).map(|p| tokens[p]);
+    let after = tokens.get(n + 1).copied();
+    let is_number_like = !core.contains('$')
+        && (before.is_none_or(is_number) && after.is_none_or(is_number)
+            || core.len() > 1 && after.is_some_and(|t| is_unit(&spell_leet(t))));
+    if core.chars().any(char::is_alphabetic) {
+        // "4nd" and "734m" look like "2nd" and "5m", but spell "and" and "team"; "3rd" and "10th" stay.
+        !is_number_with_suffix(core) || (!is_ordinal(core) && is_common_word(&spell_leet(core)))
+    } else {
+        !core.is_empty()
+            && !is_number_like
+            && core.len() <= 12
+            && core.chars().all(|c| leet_digit(c) != c || c == '$' || is_apostrophe(c))
+            && is_common_word(&spell_leet(core))
     }
-    changed.then_some(out)
 }
 
 /// What a token reads as with every leet digit decoded, apostrophes and trailing punctuation left out.
@@ -705,36 +652,6 @@ fn spell_leet(token: &str) -> String {
         .filter(|&c| !is_apostrophe(c))
         .map(|c| if c == '$' { 's' } else { leet_digit(c) })
         .collect()
-}
-
-/// Words that count what a number before them counts ("15 years", "9 yo").
-fn is_unit(word: &str) -> bool {
-    matches!(
-        word,
-        "year"
-            | "years"
-            | "yr"
-            | "yrs"
-            | "yo"
-            | "month"
-            | "months"
-            | "week"
-            | "weeks"
-            | "day"
-            | "days"
-            | "hour"
-            | "hours"
-            | "min"
-            | "mins"
-            | "minute"
-            | "minutes"
-            | "times"
-            | "am"
-            | "pm"
-            | "kg"
-            | "lbs"
-            | "grade"
-    )
 }
 
 /// Whether a token is a number with its own ordinal suffix ("1st", "22nd", "3rd", "11th").
@@ -796,9 +713,9 @@ impl LightView {
 pub fn evasion_views(view: &LightView) -> Vec<LightView> {
     let mut views = Vec::new();
     if view.text.bytes().any(|b| b.is_ascii_digit() || b == b'$') {
-        let words = decode_leet(view, false);
+        let words = decode_leet(view, |_, _, core| leet_in_words(core));
         if (words.is_some() || view.text.contains('$'))
-            && let Some(numbers) = decode_leet(view, true)
+            && let Some(numbers) = decode_leet(view, |_, _, core| leet_in_words_and_numbers(core))
             && words.as_ref().is_none_or(|w| w.text != numbers.text)
         {
             views.push(numbers);
@@ -809,26 +726,34 @@ pub fn evasion_views(view: &LightView) -> Vec<LightView> {
     views
 }
 
-/// Leetspeak decoded in the words of a light view (digits and `$` inside words with letters), and with
-/// `numbers` also in short tokens made only of leet digits ("70" -> "to"). None when nothing changes.
-fn decode_leet(view: &LightView, numbers: bool) -> Option<LightView> {
+/// Whether a token is leetspeak to decode in the personal-information views: digits and `$` inside words
+/// with letters ("l1v3"), not a number with its unit ("3rd", "12yo").
+fn leet_in_words(core: &str) -> bool {
+    core.chars().any(char::is_alphabetic) && !is_number_with_suffix(core)
+}
+
+/// [`leet_in_words`], and also a short token made only of leet digits ("47" -> "at"), wherever it is.
+fn leet_in_words_and_numbers(core: &str) -> bool {
+    core.chars().any(char::is_alphabetic)
+        || (core.len() <= 12
+            && core.chars().any(|c| c.is_ascii_digit() || c == '$')
+            && core.chars().all(|c| leet_digit(c) != c || c == '$' || is_apostrophe(c)))
+}
+
+/// Leetspeak decoded in the tokens of a light view that `decode` picks (given the view's words, the
+/// token's place, and the token without trailing punctuation), keeping the map to the original text. None
+/// when nothing changes.
+fn decode_leet(view: &LightView, decode: impl Fn(&[&str], usize, &str) -> bool) -> Option<LightView> {
     let mut out = LightView {
         text: String::with_capacity(view.text.len()),
         origin: Vec::with_capacity(view.origin.len()),
     };
     let mut changed = false;
     let mut at = 0;
-    for token in view.text.split(' ') {
+    let tokens: Vec<&str> = view.text.split(' ').collect();
+    for (n, token) in tokens.iter().enumerate() {
         let core = token.trim_end_matches(['.', ',', '!', '?', ';', ':']);
-        let has_letter = core.chars().any(char::is_alphabetic);
-        let decode = if numbers {
-            has_letter
-                || (core.len() <= 12
-                    && core.chars().any(|c| c.is_ascii_digit() || c == '$')
-                    && core.chars().all(|c| leet_digit(c) != c || c == '$' || is_apostrophe(c)))
-        } else {
-            has_letter && !is_number_with_suffix(core)
-        };
+        let decode = decode(&tokens, n, core);
         for (i, c) in token.char_indices() {
             let mapped = match c {
                 _ if !decode || i >= core.len() => c,

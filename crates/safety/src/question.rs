@@ -6,6 +6,12 @@
 //! The recognised shape is narrow on purpose: the whole message is the question, the topic is a few words,
 //! and it names no one (no "i", "my", "you", "he": "what does it mean when my uncle touches me" is not a
 //! definition question) and asks for no method ("what is the best way to ...", "how").
+//!
+//! Other shapes are read here too: requests for a method ([`asks_how_to`]), asking for advice
+//! ([`seeks_advice`]), and whom a message is about ([`about_someone_else`], [`addresses_only_the_buddy`]).
+//! Those four take the message as the embedder reads it
+//! ([`normalize_for_embedding`](crate::normalize::normalize_for_embedding), evasion undone: "h0w d0 1" reads
+//! "how do i"), which the engine computes once per message.
 
 /// Words that make a question personal or practical: a topic that holds one is not a definition.
 const DISQUALIFYING: &[&str] = &[
@@ -419,11 +425,11 @@ const HOW_TO_OPENINGS: &[&[&str]] = &[
 ];
 
 /// Whether a message asks for instructions, a method or a place to get something: "how do i get into my
-/// brothers phone", "whats the easiest way to ...", "where can i buy ...". The text is read as the embedder
-/// reads it, evasion undone ("h0w d0 1 ..."). What is asked for is not read here: a request is only one
+/// brothers phone", "whats the easiest way to ...", "where can i buy ..." (`text` as the embedder reads it).
+/// What is asked for is not read here: a request is only one
 /// sign, weighed with the learned layer's category.
 pub fn asks_how_to(text: &str) -> bool {
-    sentences(&crate::normalize::normalize_for_embedding(text)).iter().any(|words| {
+    sentences(text).iter().any(|words| {
         let rest = without_lead_ins(words);
         HOW_TO_OPENINGS.iter().any(|opening| starts_with(rest, opening)) && !contains_any(rest, HELP_SEEKING)
     })
@@ -470,12 +476,10 @@ const HELP_SEEKING: &[&[&str]] = &[
 
 /// Whether a message asks for advice on staying safe or on having done the right thing: "my online friend
 /// asked for a picture and i said no, did i do the right thing", "should i tell a grown up", "is that a
-/// scam", "how do i say no". Read as the embedder reads it, evasion undone. Such a message is near the
+/// scam", "how do i say no" (`text` as the embedder reads it). Such a message is near the
 /// learned layer's unsafe examples because it names the danger, and the buddy should answer it.
 pub fn seeks_advice(text: &str) -> bool {
-    sentences(&crate::normalize::normalize_for_embedding(text))
-        .iter()
-        .any(|words| contains_any(words, ADVICE))
+    sentences(text).iter().any(|words| contains_any(words, ADVICE))
 }
 
 /// Phrases of a child asking for advice on staying safe or doing right (see [`seeks_advice`]).
@@ -620,10 +624,22 @@ fn asks_for_detail(words: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        about_someone_else, addresses_only_the_buddy, asks_for_private_details, asks_how_to,
-        is_definition_question, seeks_advice,
-    };
+    use super::{asks_for_private_details, is_definition_question};
+    use crate::normalize::normalize_for_embedding;
+
+    // The readers below take the message as the engine gives it to them: as the embedder reads it.
+    fn addresses_only_the_buddy(text: &str) -> bool {
+        super::addresses_only_the_buddy(&normalize_for_embedding(text))
+    }
+    fn asks_how_to(text: &str) -> bool {
+        super::asks_how_to(&normalize_for_embedding(text))
+    }
+    fn seeks_advice(text: &str) -> bool {
+        super::seeks_advice(&normalize_for_embedding(text))
+    }
+    fn about_someone_else(text: &str) -> bool {
+        super::about_someone_else(&normalize_for_embedding(text))
+    }
 
     #[test]
     fn a_message_to_the_buddy_alone_names_no_one_else_and_is_short() {

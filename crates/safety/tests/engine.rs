@@ -3,27 +3,27 @@
 use std::time::Duration;
 
 use onda_safety::{
-    Action, Category, CategoryScores, Context, Engine, EngineConfig, LearnedScorer, LearnedScores, Lexicons,
-    Role, ScorerError, Turn, assess,
+    Action, Category, CategoryScores, Context, Engine, EngineConfig, LearnedScorer, LearnedScores, Role,
+    ScorerError, Turn, assess,
 };
 
 struct Panicking;
 impl LearnedScorer for Panicking {
-    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
+    fn score(&self, _: &str, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         panic!("scorer bug")
     }
 }
 
 struct Failing;
 impl LearnedScorer for Failing {
-    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
+    fn score(&self, _: &str, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         Err(ScorerError::Unavailable("model not fetched".into()))
     }
 }
 
 struct Fixed(Category, f32);
 impl LearnedScorer for Fixed {
-    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
+    fn score(&self, _: &str, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         let mut s = CategoryScores::new();
         s.set(self.0, self.1);
         Ok(s.into())
@@ -32,14 +32,14 @@ impl LearnedScorer for Fixed {
 
 struct Slow;
 impl LearnedScorer for Slow {
-    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
+    fn score(&self, _: &str, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         std::thread::sleep(Duration::from_millis(30));
         Ok(CategoryScores::new().into())
     }
 }
 
 fn engine(scorer: Option<Box<dyn LearnedScorer>>) -> Engine {
-    Engine::new(Lexicons::builtin(), scorer).unwrap_or_else(|e| panic!("{e}"))
+    Engine::builtin().unwrap_or_else(|e| panic!("{e}")).with_scorer(scorer)
 }
 
 #[test]
@@ -73,7 +73,7 @@ struct Combined {
     overall: f32,
 }
 impl LearnedScorer for Combined {
-    fn score(&self, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
+    fn score(&self, _: &str, _: &str, _: &Context) -> Result<LearnedScores, ScorerError> {
         let mut categories = CategoryScores::new();
         categories.set(self.category, 0.2);
         Ok(LearnedScores { categories, overall: Some(self.overall), category: Some(self.category) })

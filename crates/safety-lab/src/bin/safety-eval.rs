@@ -23,7 +23,7 @@ use onda_safety::eval::Row;
 use onda_safety::eval::{evaluate, evaluate_evasion};
 use onda_safety::evasion::Evasion;
 use onda_safety::{EmbeddingHead, EmbeddingScorer};
-use onda_safety::{Engine, LearnedScorer, Lexicons};
+use onda_safety::{Engine, LearnedScorer};
 use onda_safety_lab::cache::PrecomputedEmbedder;
 use onda_safety_lab::read_dataset;
 
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
             }
         }
     };
-    let engine = match Engine::new(Lexicons::builtin(), scorer) {
+    let engine = match Engine::builtin().map(|e| e.with_scorer(scorer)) {
         Ok(engine) => {
             let mut config = engine.config().clone();
             if let Some(w) = learned_weight {

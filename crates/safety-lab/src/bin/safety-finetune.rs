@@ -257,7 +257,7 @@ fn engine_scores(model_dir: &Path, label: &str, texts: &[&str]) -> Result<Vec<f3
     let mut embedder = onda_safety_lab::cache::PrecomputedEmbedder::new(Embedder::load(model_dir)?);
     embedder.precompute(&format!("{label}-finetune-sample"), texts)?;
     let scorer = onda_safety::EmbeddingScorer::new(embedder, onda_safety::EmbeddingHead::builtin()?)?;
-    let engine = onda_safety::Engine::new(onda_safety::Lexicons::builtin(), Some(Box::new(scorer)))?;
+    let engine = onda_safety::Engine::builtin()?.with_scorer(Some(Box::new(scorer)));
     let ctx = onda_safety::Context::default();
     Ok(texts.iter().map(|t| engine.assess(t, &ctx).unsafe_score).collect())
 }

@@ -101,8 +101,9 @@ pub fn safety_engine(
         }
         Err(e) => anyhow::bail!("the safety engine's embedding model could not load: {e}"),
     };
-    let engine = onda_safety::Engine::new(onda_safety::Lexicons::builtin(), scorer)
+    let engine = onda_safety::Engine::builtin()
         .map_err(|e| anyhow::anyhow!("the safety engine could not start: {e}"))?
+        .with_scorer(scorer)
         .with_config(config);
     let engine = Arc::new(engine);
     engines.insert(key, engine.clone());

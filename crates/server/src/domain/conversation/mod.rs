@@ -321,14 +321,15 @@ fn redirect_instruction(verdict: &Verdict, text: &str) -> &'static str {
     }
     // A child asking how to say no, whether to tell, or whether they did right names the danger, and needs
     // help with staying safe, not a change of subject ("my mate offered me a vape, how do i say no").
-    if onda_safety::question::seeks_advice(text) {
+    let read = onda_safety::normalize::normalize_for_embedding(text);
+    if onda_safety::question::seeks_advice(&read) {
         return "The child asked for advice on staying safe or doing the right thing. Help them with simple, kind, \
                 safe advice (how to say no, who to tell, that it is not their fault), praise them for asking, and \
                 give no instructions for anything risky itself.";
     }
     // A request for a method ("how do i get back at her") is redirected whatever its category, and the
     // category's own instruction would answer something else ("the child may be bullied").
-    if onda_safety::question::asks_how_to(text) {
+    if onda_safety::question::asks_how_to(&read) {
         return "The child asked how to do something that could hurt them or someone else. Give no steps, tips \
                 or instructions. Say kindly why it is not a good idea, suggest something kind or safe to do \
                 instead, and remind them a trusted grown-up can help.";
