@@ -333,6 +333,8 @@ fn a_child_asking_to_meet_the_buddy_is_answered_and_someone_else_asking_is_a_gro
         "can we meet in real life",
         "whats your address so i can visit you",
         "where do you live so i can visit",
+        "where do you live?",
+        "hey buddy where do you live",
     ] {
         let v = assess(text, &Context::child());
         assert_eq!(v.level, 2, "{text}: {:?}", v.reasons);
@@ -341,8 +343,10 @@ fn a_child_asking_to_meet_the_buddy_is_answered_and_someone_else_asking_is_a_gro
     }
     // From the buddy, and a child telling of someone else who asks: a grooming sign, as before.
     assert_eq!(assess("can we meet in real life", &Context::assistant()).level, 4);
+    assert_eq!(assess("where do you live?", &Context::assistant()).level, 4);
     for text in [
         "he asked can we meet in real life",
+        "a man in the game keeps asking where do you live",
         "a guy online said whats your address so i can visit you",
         "get in my car",
         "can we meet in real life? come alone and dont tell anyone about it",
