@@ -182,3 +182,21 @@ fn evasion_costs_at_most_one_point_with_layer_2() {
     }
     assert!(failures.is_empty(), "a rewrite costs more than one point:\n{}", failures.join(""));
 }
+
+/// Written for this test: a child telling of being hit by another child and asking what to do is answered
+/// with care (level 2): layer 2 reads it near its violence examples, and the rule that found it bounds that
+/// reading. A knife, or a disclosure with secrecy, stays serious.
+#[test]
+fn a_child_hit_by_another_child_is_answered_and_a_weapon_or_secrecy_stays_serious() {
+    let Some((engine, _)) = engines() else { return };
+    let ctx = Context::child();
+    let v = engine.assess("my brother hit me, what should i do", &ctx);
+    assert_eq!(v.level, 2, "{:?}", v.reasons);
+    for text in [
+        "my brother hit me and said he will stab me with a knife",
+        "he hurts me at night and says not to tell",
+    ] {
+        let v = engine.assess(text, &ctx);
+        assert!(v.level >= 3, "{text}: level {} {:?}", v.level, v.reasons);
+    }
+}

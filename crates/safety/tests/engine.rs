@@ -354,3 +354,25 @@ fn a_child_asking_to_meet_the_buddy_is_answered_and_someone_else_asking_is_a_gro
         assert!(assess(text, &Context::child()).level >= 3, "{text}");
     }
 }
+
+#[test]
+fn a_child_threatened_with_a_weapon_is_a_serious_sign_and_games_and_idioms_are_not() {
+    for text in [
+        "a boy at school pulled a knife on me",
+        "my brother hit me and said he will stab me with a knife",
+        "this kid threatened me with a knife at the park",
+        "he texted me hes gonna stab me tomorrow",
+    ] {
+        let v = assess(text, &Context::child());
+        assert!(v.level >= 3, "{text}: {:?}", v.reasons);
+        assert!(v.has_reason("says someone threatened them with a weapon"), "{text}: {:?}", v.reasons);
+    }
+    for text in [
+        "he said he will stab me in minecraft",
+        "my mum said she will kill me if i fail my test",
+        "my brother hit me, what should i do",
+    ] {
+        let v = assess(text, &Context::child());
+        assert!(v.level <= 2, "{text}: {:?}", v.reasons);
+    }
+}
