@@ -337,7 +337,7 @@ impl Engine {
                     let combined = 1.0 - (1.0 - f.scores.get(c)) * (1.0 - s);
                     f.scores.set(c, combined);
                     if level > 0 {
-                        f.drivers.push((c, level, group.reason.clone()));
+                        f.drivers.push((c, level, group.reason(role).to_string()));
                     }
                     f.explained.extend(group.explains.iter().map(|&e| (e, level)));
                 }

@@ -12,7 +12,9 @@
 //! match lying inside them: "naked mole rat", "bath bomb"), or `marker:NAME` (a feature used by the rules:
 //! `marker:minor`, `marker:conceal`, `marker:online_contact`, `marker:approach`, `marker:harm`). `level` is
 //! the level for a child's message, `assistant` the level for the assistant's (defaults to `level`),
-//! `weight` the contribution to the category score, and `explains` (comma-separated categories, optional)
+//! `assistant_reason` the reason for the assistant's message where it reads differently from `reason` (which
+//! says what a child does: "treats the buddy as a person"), `weight` the contribution to the category
+//! score, and `explains` (comma-separated categories, optional)
 //! the readings of the learned layers that a match accounts for: where the group matches, their level in
 //! those categories is at most the group's ("will you be my girlfriend" said to the buddy sits near sexual
 //! examples). Each following line is a phrase; `{a|b|}` expands to alternatives (cartesian product), a
@@ -57,6 +59,8 @@ pub struct Group {
     pub assistant_level: u8,
     pub weight: f32,
     pub reason: String,
+    /// The reason for the assistant's message, where it differs (`assistant_reason=`).
+    pub assistant_reason: Option<String>,
     /// Categories in which a match accounts for the learned layers' reading (`explains=`).
     pub explains: Vec<Category>,
 }
@@ -66,6 +70,14 @@ impl Group {
         match role {
             Role::Child => self.child_level,
             Role::Assistant => self.assistant_level,
+        }
+    }
+
+    /// What a match says about a message written in `role`.
+    pub fn reason(&self, role: Role) -> &str {
+        match (role, &self.assistant_reason) {
+            (Role::Assistant, Some(reason)) => reason,
+            _ => &self.reason,
         }
     }
 }
@@ -179,6 +191,7 @@ fn parse_header(line: &str) -> Result<Group, String> {
         assistant_level: 0,
         weight: 0.5,
         reason: String::new(),
+        assistant_reason: None,
         explains: Vec::new(),
     };
     let mut assistant = None;
@@ -208,6 +221,7 @@ fn parse_header(line: &str) -> Result<Group, String> {
                     .ok_or_else(|| format!("bad weight {value:?}"))?
             }
             "reason" => group.reason = value.to_string(),
+            "assistant_reason" => group.assistant_reason = Some(value.to_string()),
             "explains" => {
                 group.explains = value
                     .split(',')

@@ -376,3 +376,18 @@ fn a_child_threatened_with_a_weapon_is_a_serious_sign_and_games_and_idioms_are_n
         assert!(v.level <= 2, "{text}: {:?}", v.reasons);
     }
 }
+
+#[test]
+fn the_buddys_own_message_is_described_as_the_buddys() {
+    use onda_safety::policy::{REASON_ASKS_FOR_SECRECY, REASON_TREATS_BUDDY_AS_PERSON};
+    let v = assess("where do u live", &Context::assistant());
+    assert!(v.level >= 3, "{:?}", v.reasons);
+    assert!(
+        v.has_reason("talks to the child as a person would (romance, meeting, contact details or photos)")
+    );
+    assert!(!v.has_reason(REASON_TREATS_BUDDY_AS_PERSON), "{:?}", v.reasons);
+    let v = assess("this is our secret dont tell your mum", &Context::assistant());
+    assert_eq!(v.level, 4, "{:?}", v.reasons);
+    assert!(v.has_reason("asks the child to keep secrets from their parents"), "{:?}", v.reasons);
+    assert!(!v.has_reason(REASON_ASKS_FOR_SECRECY), "{:?}", v.reasons);
+}
